@@ -1,0 +1,42 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dotenv import load_dotenv
+from flask import Flask
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config_name: str | None = None) -> Flask:
+    """Build the application.
+
+    ``config_name`` is ``development``, ``production`` or ``testing``; when it is
+    None, ``FLASK_CONFIG`` decides. Raises ``config.ConfigError`` naming the
+    setting when the configuration is unusable.
+    """
+    # The project's own .env, so mod_wsgi and plain imports see it too; the real
+    # environment wins.
+    load_dotenv(PROJECT_ROOT / ".env")
+
+    from config import load_config
+
+    from . import accounts, api, cli, errors, extensions, logs, site
+
+    app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
+    settings = load_config(config_name)
+    app.config.from_object(settings)
+    app.config.from_pyfile("config.py", silent=True)
+    settings.validate(app.config)
+
+    # First, so its request id and timer are set before any other hook runs.
+    logs.init_app(app)
+    extensions.init_app(app)
+    site.init_app(app)
+    accounts.init_app(app)
+    api.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+    return app

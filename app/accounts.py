@@ -1,0 +1,120 @@
+"""Accounts on the HTML site: register, log in, log out."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+from werkzeug.security import check_password_hash
+from werkzeug.wrappers import Response
+
+from .extensions import db, limiter, login_manager
+from .forms import LoginForm, RegistrationForm
+from .models import User
+from .validation import normalize_email
+
+bp = Blueprint("accounts", __name__, url_prefix="/auth")
+
+# Checked against when the user does not exist, so both failures take as long.
+_DUMMY_HASH = "scrypt:32768:8:1$dummysaltvalue00$" + "0" * 128
+LOGIN_FAILED = "Invalid username, email or password."
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+
+@login_manager.user_loader
+def load_user(session_token: str) -> User | None:
+    return db.session.scalar(select(User).where(User.session_token == session_token))
+
+
+def is_safe_next(target: str | None) -> bool:
+    """True for a path on this site, such as ``/posts/3``; False for other hosts."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return False
+    if any(ord(char) < 32 for char in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
+
+
+def _login_limit() -> str:
+    return str(current_app.config["RATELIMIT_LOGIN"])
+
+
+def _register_limit() -> str:
+    return str(current_app.config["RATELIMIT_REGISTER"])
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(_register_limit, methods=["POST"])
+def register() -> Response | str:
+    """Create an account, then log the new user in."""
+    if current_user.is_authenticated:
+        return redirect(url_for("site.index"))
+    form = RegistrationForm()
+    if form.validate_on_submit():
+        user = User(
+            username=form.username.data or "",
+            email=normalize_email(form.email.data or ""),
+            password=form.password.data,
+        )
+        db.session.add(user)
+        db.session.commit()
+        session.clear()
+        login_user(user)
+        flash(f"Welcome, {user.username}! Your account is ready.", "success")
+        return redirect(url_for("site.index"))
+    return render_template("accounts/register.html", form=form)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login() -> Response | str:
+    """Log in with a username or an email address."""
+    if current_user.is_authenticated:
+        return redirect(url_for("site.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = User.find_by_login(form.login.data or "")
+        password = form.password.data or ""
+        if user is None:
+            check_password_hash(_DUMMY_HASH, password)
+        elif user.check_password(password):
+            # A fresh session on log in: nothing set before it survives.
+            session.clear()
+            login_user(user, remember=bool(form.remember.data))
+            flash(f"Welcome back, {user.username}.", "success")
+            target = request.args.get("next")
+            return redirect(target if is_safe_next(target) else url_for("site.index"))
+        flash(LOGIN_FAILED, "error")
+    return render_template("accounts/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout() -> Response:
+    """End this user's sessions everywhere, including remember-me cookies.
+
+    A POST, so no other site can log people out with a link; CSRFProtect
+    checks its token.
+    """
+    current_user.rotate_session_token()
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash("You have been logged out.", "info")
+    return redirect(url_for("site.index"))

@@ -1,0 +1,72 @@
+"""The API's one error shape, and parsing of request bodies and query strings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify, request
+from flask.wrappers import Response
+from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
+from werkzeug.http import HTTP_STATUS_CODES
+
+
+class ApiError(HTTPException):
+    """An HTTP error with optional per-field messages, rendered as JSON."""
+
+    def __init__(self, code: int, message: str, errors: dict[str, Any] | None = None) -> None:
+        super().__init__(description=message)
+        self.code = code
+        self.errors = errors
+
+
+def error_response(
+    status: int, message: str | None = None, errors: dict[str, Any] | None = None
+) -> Response:
+    """A JSON error: ``{"status", "error", "message"[, "errors"]}``."""
+    body: dict[str, Any] = {
+        "status": status,
+        "error": HTTP_STATUS_CODES.get(status, "Error"),
+        "message": message or HTTP_STATUS_CODES.get(status, "Error"),
+    }
+    if errors:
+        body["errors"] = errors
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def json_body() -> Any:
+    """The request's JSON document, or an ApiError a client can act on."""
+    if not request.is_json:
+        raise ApiError(415, "Send the request body as JSON with Content-Type: application/json.")
+    try:
+        return request.get_json()
+    except RecursionError:
+        raise ApiError(400, "The JSON document is nested too deeply.") from None
+    except UnsupportedMediaType:
+        raise ApiError(415, "Send the request body as JSON.") from None
+    except BadRequest:
+        raise ApiError(400, "The request body is not valid JSON.") from None
+
+
+def load_body(schema: Schema) -> dict[str, Any]:
+    """Validate the JSON body with ``schema``; 400 with per-field messages if it fails."""
+    data = json_body()
+    if not isinstance(data, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    return _load(schema, data, "The request body is invalid.")
+
+
+def load_args(schema: Schema) -> dict[str, Any]:
+    """Validate the query string with ``schema``; unknown arguments are ignored."""
+    return _load(schema, request.args.to_dict(), "The query string is invalid.")
+
+
+def _load(schema: Schema, data: dict[str, Any], message: str) -> dict[str, Any]:
+    try:
+        result: dict[str, Any] = schema.load(data)
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        raise ApiError(400, message, messages) from None
+    return result

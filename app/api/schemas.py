@@ -1,0 +1,160 @@
+"""Marshmallow schemas: what the API accepts and returns, and the OpenAPI document's source."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates
+
+from ..models import (
+    BODY_MAX,
+    EMAIL_MAX,
+    PASSWORD_MAX,
+    PASSWORD_MIN,
+    TITLE_MAX,
+    USERNAME_MAX,
+    USERNAME_MIN,
+    USERNAME_PATTERN,
+)
+from ..validation import email_error, normalize_email
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("Must not be blank.")
+
+
+class AuthorSchema(Schema):
+    id = fields.Integer(required=True)
+    username = fields.String(required=True)
+
+
+class UserSchema(Schema):
+    """A user as anyone may see them: never the email address."""
+
+    id = fields.Integer(required=True)
+    username = fields.String(required=True)
+    created_at = fields.AwareDateTime(required=True)
+
+
+class MeSchema(UserSchema):
+    """The authenticated user, with their email address."""
+
+    email = fields.String(required=True)
+
+
+class UserCreateSchema(Schema):
+    username = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=USERNAME_MIN, max=USERNAME_MAX),
+            validate.Regexp(
+                USERNAME_PATTERN,
+                error="Use only letters, digits, underscore, dot and hyphen.",
+            ),
+        ],
+        metadata={"example": "ada_l"},
+    )
+    email = fields.String(
+        required=True,
+        validate=validate.Length(max=EMAIL_MAX),
+        metadata={"format": "email", "example": "ada@example.com"},
+    )
+    password = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX),
+    )
+
+    @validates("email")
+    def _valid_email(self, value: str, **kwargs: Any) -> None:
+        problem = email_error(value)
+        if problem:
+            raise ValidationError(problem)
+
+    @post_load
+    def _normalise(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        data["email"] = normalize_email(data["email"])
+        return data
+
+
+class PostSchema(Schema):
+    id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    body = fields.String(required=True)
+    author = fields.Nested(AuthorSchema, required=True)
+    created_at = fields.AwareDateTime(required=True)
+    updated_at = fields.AwareDateTime(required=True)
+
+
+class PostCreateSchema(Schema):
+    title = fields.String(
+        required=True, validate=[validate.Length(min=1, max=TITLE_MAX), _not_blank]
+    )
+    body = fields.String(required=True, validate=[validate.Length(min=1, max=BODY_MAX), _not_blank])
+
+
+class PostUpdateSchema(PostCreateSchema):
+    """A PATCH: any subset of the fields, at least one."""
+
+    @post_load
+    def _something_to_change(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if not data:
+            raise ValidationError("Give at least one of: title, body.")
+        return data
+
+
+class PageArgsSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class LinksSchema(Schema):
+    self = fields.String(required=True)
+    first = fields.String(required=True)
+    last = fields.String(required=True)
+    next = fields.String(required=True, allow_none=True)
+    prev = fields.String(required=True, allow_none=True)
+
+
+class _PageSchema(Schema):
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    pages = fields.Integer(required=True)
+    links = fields.Nested(LinksSchema, required=True)
+
+
+class UserPageSchema(_PageSchema):
+    items = fields.List(fields.Nested(UserSchema), required=True)
+
+
+class PostPageSchema(_PageSchema):
+    items = fields.List(fields.Nested(PostSchema), required=True)
+
+
+class TokenSchema(Schema):
+    token = fields.String(required=True)
+    token_type = fields.String(required=True, metadata={"example": "Bearer"})
+    expires_at = fields.AwareDateTime(required=True)
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["healthy", "unhealthy"]))
+    database = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable"]))
+
+
+class ErrorSchema(Schema):
+    """The one shape of every error the API returns."""
+
+    status = fields.Integer(required=True, metadata={"example": 404})
+    error = fields.String(required=True, metadata={"example": "Not Found"})
+    message = fields.String(required=True)
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata={"description": "Per-field messages, when the input was invalid."},
+    )

@@ -1,0 +1,85 @@
+"""``flask`` commands of this application (``flask db`` comes from Flask-Migrate)."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import func, select
+
+from .extensions import db
+from .models import Post, User
+
+DEMO_PASSWORD = "demo-password-123"
+WORDS = (
+    "apache wsgi flask python server daemon request thread process cache query "
+    "session token schema static route template migration deploy virtual module"
+).split()
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(seed)
+
+
+def _demo_text(n: int, words: int) -> str:
+    return " ".join(WORDS[(n * 7 + i * 3) % len(WORDS)] for i in range(words))
+
+
+@click.command("seed")
+@click.option("--users", "user_count", default=5, show_default=True, type=click.IntRange(1, 10_000))
+@click.option(
+    "--posts",
+    "posts_per_user",
+    default=10,
+    show_default=True,
+    type=click.IntRange(0, 1_000),
+    help="Posts per demo user.",
+)
+@click.option(
+    "--password",
+    default=None,
+    help=f"Password of the demo users (default: {DEMO_PASSWORD}; required in production).",
+)
+def seed(user_count: int, posts_per_user: int, password: str | None) -> None:
+    """Fill the database with demo users (demo1, demo2, ...) and their posts.
+
+    Safe to run twice: existing demo users are kept, and each gets posts only
+    up to the requested count.
+    """
+    chosen = password is not None
+    if password is None:
+        if current_app.config["CONFIG_NAME"] == "production":
+            raise click.UsageError("Give --password: the default one is public.")
+        password = DEMO_PASSWORD
+    if len(password) < 12:
+        raise click.BadParameter("at least 12 characters", param_hint="--password")
+
+    created_users = created_posts = 0
+    with click.progressbar(range(1, user_count + 1), label="Seeding demo users") as numbers:
+        for n in numbers:
+            username = f"demo{n}"
+            user = db.session.scalar(select(User).where(User.username_key == username))
+            if user is None:
+                user = User(username=username, email=f"{username}@example.com", password=password)
+                db.session.add(user)
+                db.session.flush()
+                created_users += 1
+            existing = (
+                db.session.scalar(
+                    select(func.count()).select_from(Post).where(Post.user_id == user.id)
+                )
+                or 0
+            )
+            for i in range(existing, posts_per_user):
+                db.session.add(
+                    Post(
+                        title=f"{username}'s post #{i + 1}: {_demo_text(n + i, 3)}",
+                        body=_demo_text(n * 31 + i, 60),
+                        author=user,
+                    )
+                )
+                created_posts += 1
+            db.session.commit()
+    login = "the password you gave" if chosen else f"the password {password!r}"
+    click.echo(
+        f"Created {created_users} users and {created_posts} posts; demo users log in with {login}."
+    )

@@ -1,0 +1,74 @@
+"""Error responses for the whole app: JSON under /api, friendly pages elsewhere."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, render_template, request
+from flask.wrappers import Response
+from flask_limiter.errors import RateLimitExceeded
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from .api.errors import error_response
+
+# What a person sees on the site for each status we answer with on purpose.
+MESSAGES = {
+    400: "The request could not be understood. Please go back and try again.",
+    403: "You are not allowed to do that.",
+    404: "There is nothing at this address. It may have moved or been deleted.",
+    405: "That action is not available at this address.",
+    413: "What you sent is larger than this site accepts.",
+    429: "Too many attempts. Please wait a minute and try again.",
+    500: "Something went wrong on our side. It has been logged; please try again later.",
+}
+CSRF_MESSAGE = "Your form expired or did not come from this site. Please reload and try again."
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected_error)
+
+
+def _wants_json() -> bool:
+    return request.blueprint == "api" or request.path == "/api" or request.path.startswith("/api/")
+
+
+def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
+    code = error.code or 500
+    if isinstance(error, RateLimitExceeded):
+        message = f"Too many requests: the limit here is {error.description}. Please wait."
+    elif isinstance(error, CSRFError):
+        message = CSRF_MESSAGE
+    else:
+        message = _site_message(error, code)
+    if _wants_json():
+        response = error_response(code, message, getattr(error, "errors", None))
+    else:
+        response = Response(
+            render_template(
+                "errors/error.html",
+                code=code,
+                title=error.name,
+                message=message,
+            ),
+            status=code,
+        )
+    # Keep Allow on 405, Retry-After on 429, WWW-Authenticate on 401.
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+def _site_message(error: HTTPException, code: int) -> str:
+    # Our own abort(..., description=...) texts are meant for the page; Werkzeug's
+    # defaults are replaced with friendlier ones.
+    default = type(error).description
+    if error.description and error.description != default:
+        return error.description
+    return MESSAGES.get(code, error.description or "")
+
+
+def handle_unexpected_error(error: Exception) -> Response | tuple[str, int]:
+    """Log the traceback; show the person a plain 500 without it."""
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    return handle_http_error(InternalServerError())

@@ -1,0 +1,77 @@
+"""HTML forms. Every one carries a CSRF token (Flask-WTF)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import BooleanField, EmailField, PasswordField, StringField, TextAreaField
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    Length,
+    Regexp,
+    ValidationError,
+)
+
+from .extensions import db
+from .models import (
+    BODY_MAX,
+    EMAIL_MAX,
+    PASSWORD_MAX,
+    PASSWORD_MIN,
+    TITLE_MAX,
+    USERNAME_MAX,
+    USERNAME_MIN,
+    USERNAME_PATTERN,
+    User,
+    normalize_username,
+)
+from .validation import normalize_email
+
+USERNAME_HELP = (
+    f"{USERNAME_MIN}–{USERNAME_MAX} characters: letters, digits, underscore, dot or hyphen."
+)
+
+
+class LoginForm(FlaskForm):
+    login = StringField("Username or email", validators=[DataRequired(), Length(max=EMAIL_MAX)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=PASSWORD_MAX)])
+    remember = BooleanField("Keep me logged in")
+
+
+class RegistrationForm(FlaskForm):
+    username = StringField(
+        "Username",
+        validators=[
+            DataRequired(),
+            Length(min=USERNAME_MIN, max=USERNAME_MAX),
+            Regexp(USERNAME_PATTERN, message=USERNAME_HELP),
+        ],
+        description=USERNAME_HELP,
+    )
+    email = EmailField("Email", validators=[DataRequired(), Length(max=EMAIL_MAX), Email()])
+    password = PasswordField(
+        "Password",
+        validators=[DataRequired(), Length(min=PASSWORD_MIN, max=PASSWORD_MAX)],
+        description=f"At least {PASSWORD_MIN} characters. A passphrase works well.",
+    )
+    confirm = PasswordField(
+        "Repeat password",
+        validators=[DataRequired(), EqualTo("password", message="The passwords differ.")],
+    )
+
+    def validate_username(self, field: StringField) -> None:
+        key = normalize_username(field.data or "")
+        if db.session.scalar(select(User.id).where(User.username_key == key)) is not None:
+            raise ValidationError("That username is taken.")
+
+    def validate_email(self, field: EmailField) -> None:
+        email = normalize_email(field.data or "")
+        if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+            raise ValidationError("An account with that email already exists.")
+
+
+class PostForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired(), Length(max=TITLE_MAX)])
+    body = TextAreaField("Text", validators=[DataRequired(), Length(max=BODY_MAX)])

@@ -1,0 +1,184 @@
+"""The public lists of posts and users, loaded in one place and cached.
+
+Cached entries are plain dataclasses, never ORM objects, and hold nothing
+personal, so one visitor's page can never leak into another's. Every key
+carries a generation token that changes after any committed write to users or
+posts, so the next read after a write always sees it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from math import ceil
+from typing import Any, Generic, TypeVar
+
+from flask import has_app_context
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session, joinedload
+
+from .extensions import cache, db
+from .models import Post, User
+
+T = TypeVar("T")
+GENERATION_KEY = "listings:generation"
+
+
+@dataclass(frozen=True)
+class AuthorRef:
+    id: int
+    username: str
+
+
+@dataclass(frozen=True)
+class PostView:
+    id: int
+    title: str
+    body: str
+    author: AuthorRef
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class UserView:
+    id: int
+    username: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list, with what templates and API links need."""
+
+    items: list[T]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int | None:
+        return self.page - 1 if self.has_prev else None
+
+    @property
+    def next_num(self) -> int | None:
+        return self.page + 1 if self.has_next else None
+
+    @property
+    def out_of_range(self) -> bool:
+        """True for a page past the last one (page 1 of an empty list is in range)."""
+        return self.page > self.pages
+
+
+def post_view(post: Post) -> PostView:
+    """A detached, cacheable copy of ``post`` and its author's public name."""
+    return PostView(
+        id=post.id,
+        title=post.title,
+        body=post.body,
+        author=AuthorRef(id=post.author.id, username=post.author.username),
+        created_at=post.created_at,
+        updated_at=post.updated_at,
+    )
+
+
+def user_view(user: User) -> UserView:
+    return UserView(id=user.id, username=user.username, created_at=user.created_at)
+
+
+def latest_posts(page: int, per_page: int) -> Page[PostView]:
+    """Every post, newest first."""
+    return _cached(("posts", page, per_page), lambda: _load_posts(None, page, per_page))
+
+
+def posts_by(user_id: int, page: int, per_page: int) -> Page[PostView]:
+    """One user's posts, newest first."""
+    return _cached(
+        ("posts-by", user_id, page, per_page), lambda: _load_posts(user_id, page, per_page)
+    )
+
+
+def users(page: int, per_page: int) -> Page[UserView]:
+    """Every user, oldest account first."""
+    return _cached(("users", page, per_page), lambda: _load_users(page, per_page))
+
+
+def _load_posts(user_id: int | None, page: int, per_page: int) -> Page[PostView]:
+    count = select(func.count()).select_from(Post)
+    query = (
+        select(Post)
+        # One joined query for the authors, however many posts the page shows.
+        .options(joinedload(Post.author))
+        .order_by(Post.created_at.desc(), Post.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    if user_id is not None:
+        count = count.where(Post.user_id == user_id)
+        query = query.where(Post.user_id == user_id)
+    total = db.session.scalar(count) or 0
+    items = [post_view(post) for post in db.session.scalars(query)] if total else []
+    return Page(items=items, page=page, per_page=per_page, total=total)
+
+
+def _load_users(page: int, per_page: int) -> Page[UserView]:
+    total = db.session.scalar(select(func.count()).select_from(User)) or 0
+    query = select(User).order_by(User.id).limit(per_page).offset((page - 1) * per_page)
+    items = [user_view(user) for user in db.session.scalars(query)] if total else []
+    return Page(items=items, page=page, per_page=per_page, total=total)
+
+
+def _generation() -> str:
+    generation = cache.get(GENERATION_KEY)
+    if generation is None:
+        generation = secrets.token_hex(8)
+        # add() keeps a value another process set in the meantime.
+        if not cache.add(GENERATION_KEY, generation, timeout=0):
+            generation = cache.get(GENERATION_KEY) or generation
+    return str(generation)
+
+
+def _cached(key: tuple[Any, ...], load: Callable[[], Page[T]]) -> Page[T]:
+    full_key = "listings:" + _generation() + ":" + ":".join(map(str, key))
+    page = cache.get(full_key)
+    if page is None:
+        page = load()
+        cache.set(full_key, page)
+    return page  # type: ignore[no-any-return]
+
+
+def invalidate() -> None:
+    """Make every cached list stale."""
+    cache.set(GENERATION_KEY, secrets.token_hex(8), timeout=0)
+
+
+@event.listens_for(Session, "after_flush")
+def _note_listed_changes(session: Session, flush_context: Any) -> None:
+    changed = list(session.new) + list(session.dirty) + list(session.deleted)
+    if any(isinstance(obj, Post | User) for obj in changed):
+        session.info["listings_changed"] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _invalidate_after_commit(session: Session) -> None:
+    if session.info.pop("listings_changed", False) and has_app_context():
+        invalidate()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop("listings_changed", None)

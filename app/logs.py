@@ -1,0 +1,84 @@
+"""Logging: one line per request, tagged with a request id.
+
+Records go to stderr, which Apache collects into its error log, and to a file
+only when LOG_FILE is set. Each record is written with a single write() of one
+line, so lines from several mod_wsgi processes interleave but never mix.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+from logging.handlers import WatchedFileHandler
+
+from flask import Flask, g, has_request_context, request
+from flask.wrappers import Response
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A client's id is kept only if it is short and plain, so it cannot forge log lines.
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+LOG_FORMAT = "%(asctime)s %(levelname)s [pid %(process)d] [%(request_id)s] %(name)s: %(message)s"
+
+request_logger = logging.getLogger("app.request")
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` to every record ("-" outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request_id = "-"
+        if has_request_context():
+            request_id = g.get("request_id", "-")
+        record.request_id = request_id
+        return True
+
+
+def init_app(app: Flask) -> None:
+    """Configure the handlers and tag and log every request."""
+    configure_logging(app)
+    app.before_request(_start_request)
+    app.after_request(_finish_request)
+
+
+def configure_logging(app: Flask) -> None:
+    """Send the app's records to stderr, and to LOG_FILE when it is set."""
+    logger = logging.getLogger("app")
+    for handler in [h for h in logger.handlers if getattr(h, "_app_handler", False)]:
+        logger.removeHandler(handler)
+        handler.close()
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if app.config.get("LOG_FILE"):
+        # Reopens the file when logrotate moves it away.
+        handlers.append(WatchedFileHandler(app.config["LOG_FILE"], encoding="utf-8"))
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.addFilter(RequestIdFilter())
+        handler._app_handler = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(app.config.get("LOG_LEVEL", "INFO"))
+    # Our handlers replace Flask's default one, so records are not printed twice.
+    logger.propagate = False
+
+
+def _start_request() -> None:
+    g.request_started = time.perf_counter()
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def _finish_request(response: Response) -> Response:
+    request_id = g.get("request_id") or uuid.uuid4().hex
+    response.headers[REQUEST_ID_HEADER] = request_id
+    started = g.get("request_started")
+    duration_ms = (time.perf_counter() - started) * 1000 if started else 0.0
+    request_logger.info(
+        "%s %s %s %.1fms",
+        request.method,
+        request.script_root + request.path,
+        response.status_code,
+        duration_ms,
+    )
+    return response

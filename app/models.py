@@ -1,0 +1,198 @@
+"""Database models: users, their posts, and their API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from flask import current_app
+from flask_login import UserMixin
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text, select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .extensions import db
+
+if TYPE_CHECKING:
+    from .extensions import Base as Model
+else:
+    Model = db.Model
+
+USERNAME_MIN = 3
+USERNAME_MAX = 32
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+EMAIL_MAX = 254
+PASSWORD_MIN = 12
+PASSWORD_MAX = 128
+TITLE_MAX = 200
+BODY_MAX = 10_000
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC.
+
+    SQLite and MariaDB both drop the timezone, so values would otherwise come
+    back naive and serialise without an offset.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+def new_session_token() -> str:
+    """A random identifier for a user's log-in sessions."""
+    return secrets.token_hex(32)
+
+
+def normalize_username(username: str) -> str:
+    """The form under which usernames are compared: case does not count."""
+    return username.strip().lower()
+
+
+class User(UserMixin, Model):
+    """A registered person."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(USERNAME_MAX))
+    # Lower-cased copy of username: makes uniqueness case-insensitive on every database.
+    username_key: Mapped[str] = mapped_column(String(USERNAME_MAX), unique=True)
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    # Flask-Login's alternative id: rotating it ends every session and remember cookie.
+    session_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_session_token)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    posts: Mapped[list[Post]] = relationship(
+        back_populates="author", cascade="all, delete-orphan", passive_deletes=True
+    )
+    tokens: Mapped[list[ApiToken]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __init__(self, *, username: str, email: str, password: str | None = None) -> None:
+        super().__init__()
+        self.set_username(username)
+        self.email = email
+        self.session_token = new_session_token()
+        if password is not None:
+            self.set_password(password)
+
+    def __repr__(self) -> str:
+        return f"<User {self.username!r}>"
+
+    def get_id(self) -> str:
+        """The value Flask-Login keeps in the session (not the primary key)."""
+        return self.session_token
+
+    def set_username(self, username: str) -> None:
+        self.username = username.strip()
+        self.username_key = normalize_username(username)
+
+    def set_password(self, password: str) -> None:
+        """Hash and store ``password``; every existing session ends."""
+        method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
+        self.password_hash = generate_password_hash(password, method=method)
+        self.rotate_session_token()
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def rotate_session_token(self) -> None:
+        """Invalidate every session and remember cookie issued so far."""
+        self.session_token = new_session_token()
+
+    @classmethod
+    def find_by_login(cls, login: str) -> User | None:
+        """The user whose username or email is ``login``, ignoring case."""
+        key = login.strip().lower()
+        if not key:
+            return None
+        column = cls.email if "@" in key else cls.username_key
+        return db.session.scalar(select(cls).where(column == key))
+
+
+class Post(Model):
+    """A piece of writing published by a user."""
+
+    __tablename__ = "posts"
+    __table_args__ = (
+        Index("ix_posts_created_at_id", "created_at", "id"),
+        Index("ix_posts_user_id_created_at", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(TITLE_MAX))
+    body: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    author: Mapped[User] = relationship(back_populates="posts")
+
+    def __repr__(self) -> str:
+        return f"<Post {self.id} {self.title!r}>"
+
+    def is_editable_by(self, user: Any) -> bool:
+        """Only a post's author may change or delete it."""
+        return bool(getattr(user, "is_authenticated", False)) and user.id == self.user_id
+
+
+def hash_token(token: str) -> str:
+    """The stored form of an API token: tokens are random, so SHA-256 suffices."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ApiToken(Model):
+    """A bearer token for the JSON API. Only its hash is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+    @classmethod
+    def issue(cls, user: User, lifetime: timedelta) -> tuple[ApiToken, str]:
+        """Create a token for ``user``; returns the row and the only copy of the secret."""
+        secret = secrets.token_urlsafe(32)
+        now = utcnow()
+        token = cls(
+            token_hash=hash_token(secret), user=user, created_at=now, expires_at=now + lifetime
+        )
+        db.session.add(token)
+        return token, secret
+
+    @classmethod
+    def find_valid(cls, secret: str) -> ApiToken | None:
+        """The unexpired token whose secret is ``secret``, if any."""
+        token = db.session.scalar(select(cls).where(cls.token_hash == hash_token(secret)))
+        if token is None or token.expires_at <= utcnow():
+            return None
+        return token

@@ -1,0 +1,129 @@
+"""The public HTML site: home page, about, profiles, and posts."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+from werkzeug.wrappers import Response
+
+from . import listings
+from .extensions import db
+from .forms import PostForm
+from .models import Post, User, normalize_username
+
+bp = Blueprint("site", __name__)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+
+def page_number() -> int:
+    """The ``page`` query argument; 404 for anything but a positive whole number."""
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        abort(404)
+    return int(raw)
+
+
+def _listing_or_404(page: listings.Page[listings.PostView]) -> listings.Page[listings.PostView]:
+    if page.out_of_range:
+        abort(404)
+    return page
+
+
+@bp.route("/")
+def index() -> str:
+    """The latest posts, newest first."""
+    per_page = current_app.config["POSTS_PER_PAGE"]
+    posts = _listing_or_404(listings.latest_posts(page_number(), per_page))
+    return render_template("site/index.html", posts=posts)
+
+
+@bp.route("/about")
+def about() -> str:
+    return render_template("site/about.html")
+
+
+@bp.route("/users/<username>")
+def user_profile(username: str) -> str:
+    """A user's public page with their posts."""
+    user = db.first_or_404(
+        select(User).where(User.username_key == normalize_username(username)),
+        description="There is no user with that name.",
+    )
+    per_page = current_app.config["POSTS_PER_PAGE"]
+    posts = _listing_or_404(listings.posts_by(user.id, page_number(), per_page))
+    return render_template("site/user.html", user=user, posts=posts)
+
+
+def _get_post(post_id: int) -> Post:
+    return db.first_or_404(
+        select(Post).options(joinedload(Post.author)).where(Post.id == post_id),
+        description="That post does not exist or was deleted.",
+    )
+
+
+def _get_own_post(post_id: int) -> Post:
+    post = _get_post(post_id)
+    if not post.is_editable_by(current_user):
+        abort(403, description="Only the author of a post may change it.")
+    return post
+
+
+@bp.route("/posts/<int:post_id>")
+def post_detail(post_id: int) -> str:
+    post = _get_post(post_id)
+    return render_template("site/post.html", post=post, can_edit=post.is_editable_by(current_user))
+
+
+@bp.route("/posts/new", methods=["GET", "POST"])
+@login_required
+def post_create() -> Response | str:
+    """Write a new post."""
+    form = PostForm()
+    if form.validate_on_submit():
+        post = Post(title=form.title.data or "", body=form.body.data or "", author=current_user)
+        db.session.add(post)
+        db.session.commit()
+        flash("Your post is published.", "success")
+        return redirect(url_for("site.post_detail", post_id=post.id))
+    return render_template("site/post_form.html", form=form, post=None)
+
+
+@bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
+@login_required
+def post_edit(post_id: int) -> Response | str:
+    """Change a post's title or text (its author only)."""
+    post = _get_own_post(post_id)
+    form = PostForm(obj=post)
+    if form.validate_on_submit():
+        post.title = form.title.data or ""
+        post.body = form.body.data or ""
+        db.session.commit()
+        flash("Your changes are saved.", "success")
+        return redirect(url_for("site.post_detail", post_id=post.id))
+    return render_template("site/post_form.html", form=form, post=post)
+
+
+@bp.route("/posts/<int:post_id>/delete", methods=["POST"])
+@login_required
+def post_delete(post_id: int) -> Response:
+    """Delete a post (its author only)."""
+    post = _get_own_post(post_id)
+    db.session.delete(post)
+    db.session.commit()
+    flash("The post was deleted.", "info")
+    return redirect(url_for("site.user_profile", username=current_user.username))

@@ -1,0 +1,218 @@
+"""Application configuration: the one place that reads the environment.
+
+``FLASK_CONFIG`` picks a class (``development``, ``production`` or ``testing``;
+``development`` when unset). Each class reads the environment when it is
+instantiated, so a value set in ``.env`` or the process environment is always
+seen, whatever the import order. ``instance/config.py`` may override anything
+afterwards (see ``create_app``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+# Values that appear in examples and tutorials; a production key must not be one.
+KNOWN_WEAK_SECRETS = frozenset(
+    {
+        "dev",
+        "dev-key",
+        "secret",
+        "changeme",
+        "change-me",
+        "development-only-secret-key-change-me",
+        "replace-with-a-long-random-string",
+        "you-will-never-guess",
+    }
+)
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or unsafe; the message names it."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = _env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = _env(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from exc
+
+
+class BaseConfig:
+    """Settings shared by every environment."""
+
+    CONFIG_NAME = "base"
+    DEBUG = False
+    TESTING = False
+
+    def __init__(self) -> None:
+        self.SECRET_KEY = _env("SECRET_KEY")
+        self.SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", "sqlite:///app.db")
+        self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
+        self.SQLALCHEMY_RECORD_QUERIES = False
+
+        # Bodies larger than this are refused with 413 before they are parsed.
+        self.MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
+
+        self.POSTS_PER_PAGE = _env_int("POSTS_PER_PAGE", 10)
+        # Werkzeug's default (scrypt); tests use a cheaper cost.
+        self.PASSWORD_HASH_METHOD = "scrypt"
+        self.API_MAX_PER_PAGE = 100
+        self.API_TOKEN_LIFETIME = timedelta(
+            seconds=_env_int("API_TOKEN_LIFETIME_SECONDS", 24 * 3600)
+        )
+
+        # Sessions and cookies. Secure cookies need HTTPS; production forces it.
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.REMEMBER_COOKIE_DURATION = timedelta(days=14)
+        self.PERMANENT_SESSION_LIFETIME = timedelta(days=14)
+        self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+        # Rate limits. memory:// counts per process; use Redis when several
+        # processes or machines serve the app.
+        self.RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+        self.RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
+        self.RATELIMIT_KEY_PREFIX = _env("RATELIMIT_KEY_PREFIX", "flaskapp")
+        self.RATELIMIT_HEADERS_ENABLED = True
+        # If the shared store is down, count in memory rather than fail requests.
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+        self.RATELIMIT_SWALLOW_ERRORS = True
+        self.RATELIMIT_LOGIN = _env("RATELIMIT_LOGIN", "5 per minute")
+        self.RATELIMIT_REGISTER = _env("RATELIMIT_REGISTER", "10 per hour")
+        self.RATELIMIT_TOKENS = _env("RATELIMIT_TOKENS", "10 per minute")
+
+        # Cache: one process by default, Redis when CACHE_REDIS_URL is set.
+        redis_url = _env("CACHE_REDIS_URL")
+        self.CACHE_TYPE = "RedisCache" if redis_url else "SimpleCache"
+        if redis_url:
+            self.CACHE_REDIS_URL = redis_url
+        self.CACHE_DEFAULT_TIMEOUT = _env_int("CACHE_DEFAULT_TIMEOUT", 300)
+        self.CACHE_KEY_PREFIX = _env("CACHE_KEY_PREFIX", "flaskapp:")
+
+        # Logging: stderr always (Apache collects it); a file only if asked.
+        self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+        self.LOG_FILE = _env("LOG_FILE")
+
+    def validate(self, settings: Mapping[str, Any]) -> None:
+        """Raise ConfigError if ``settings`` (the final app.config) must not be used."""
+
+
+def engine_options(database_url: str | None) -> dict[str, object]:
+    """Connection pool settings suited to the database behind ``database_url``."""
+    if database_url and database_url.startswith("mysql"):
+        return {
+            # Detect connections the server closed (wait_timeout) before using them.
+            "pool_pre_ping": True,
+            "pool_recycle": 280,
+            # Fail fast instead of hanging a request when the server is unreachable.
+            "connect_args": {"connect_timeout": 3, "read_timeout": 10, "write_timeout": 10},
+        }
+    return {}
+
+
+class DevelopmentConfig(BaseConfig):
+    """Local development: SQLite in the instance folder, a throwaway secret."""
+
+    CONFIG_NAME = "development"
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Debug is not turned on here: it comes from FLASK_DEBUG or --debug only.
+        self.SECRET_KEY = self.SECRET_KEY or "development-only-secret-key-change-me"
+
+
+class TestingConfig(BaseConfig):
+    """The test suite: in-memory SQLite unless TEST_DATABASE_URL points elsewhere."""
+
+    CONFIG_NAME = "testing"
+    TESTING = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.SECRET_KEY = "testing-secret-key-that-is-long-enough-0123456789"
+        self.SQLALCHEMY_DATABASE_URI = _env("TEST_DATABASE_URL", "sqlite://")
+        self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
+        self.CACHE_TYPE = "SimpleCache"
+        self.RATELIMIT_STORAGE_URI = "memory://"
+        self.RATELIMIT_KEY_PREFIX = "flaskapp-test"
+        self.CACHE_KEY_PREFIX = "flaskapp-test:"
+        # Scrypt's default cost makes a suite of hundreds of log-ins slow.
+        self.PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
+
+
+class ProductionConfig(BaseConfig):
+    """Served by Apache/mod_wsgi over HTTPS; refuses to start without its secrets."""
+
+    CONFIG_NAME = "production"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")
+        self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
+        self.SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", True)
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.PREFERRED_URL_SCHEME = "https"
+
+    def validate(self, settings: Mapping[str, Any]) -> None:
+        key = settings.get("SECRET_KEY")
+        if not key:
+            raise ConfigError(
+                "SECRET_KEY is not set; generate one with: "
+                "python3 -c 'import secrets; print(secrets.token_hex(32))'"
+            )
+        if key.lower() in KNOWN_WEAK_SECRETS:
+            raise ConfigError("SECRET_KEY is a published example value; generate a new one")
+        if len(key) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError(
+                f"SECRET_KEY is {len(key)} characters; production needs at least "
+                f"{MIN_SECRET_KEY_LENGTH}"
+            )
+        if not settings.get("SQLALCHEMY_DATABASE_URI"):
+            raise ConfigError(
+                "DATABASE_URL is not set; for MariaDB use "
+                "mysql+pymysql://USER:PASSWORD@HOST/DBNAME?charset=utf8mb4"
+            )
+
+
+CONFIGS: dict[str, type[BaseConfig]] = {
+    "development": DevelopmentConfig,
+    "production": ProductionConfig,
+    "testing": TestingConfig,
+}
+
+
+def load_config(name: str | None = None) -> BaseConfig:
+    """Instantiate the configuration called ``name`` (validate it once overridden).
+
+    ``name`` defaults to ``FLASK_CONFIG``, then to ``development``.
+    """
+    name = (name or _env("FLASK_CONFIG") or "development").strip().lower()
+    try:
+        config_class = CONFIGS[name]
+    except KeyError:
+        choices = ", ".join(sorted(CONFIGS))
+        raise ConfigError(f"FLASK_CONFIG={name!r} is not one of: {choices}") from None
+    return config_class()
