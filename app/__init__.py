@@ -25,7 +25,9 @@ def create_app(config_name: str | None = None) -> Flask:
 
     from . import accounts, api, cli, errors, extensions, logs, site
 
-    app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
+    app = Flask(
+        __name__, instance_path=str(PROJECT_ROOT / "instance"), instance_relative_config=True
+    )
     settings = load_config(config_name)
     app.config.from_object(settings)
     app.config.from_pyfile("config.py", silent=True)

@@ -1,0 +1,22 @@
+"""Running the real ``flask`` command in a subprocess, as a developer would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+FLASK = Path(sys.executable).with_name("flask")
+
+
+def flask_command(
+    *args: str, database_url: str, config: str = "development", timeout: int = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``flask ARGS`` from the project folder against ``database_url``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "DATABASE_URL"))}
+    env.update(FLASK_APP="wsgi", FLASK_CONFIG=config, DATABASE_URL=database_url)
+    return subprocess.run(
+        [str(FLASK), *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=timeout
+    )

@@ -1,0 +1,64 @@
+"""``flask seed``: demo content, counts as options, safe to run twice."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskCliRunner
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Post, User
+
+pytestmark = pytest.mark.db
+
+
+def _counts() -> tuple[int, int]:
+    users = db.session.scalar(select(func.count()).select_from(User))
+    posts = db.session.scalar(select(func.count()).select_from(Post))
+    return users or 0, posts or 0
+
+
+def test_seed_creates_the_requested_users_and_posts(app: Flask, runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["seed", "--users", "3", "--posts", "4"])
+    assert result.exit_code == 0, result.output
+    assert _counts() == (3, 12)
+    assert "Created 3 users and 12 posts" in result.output
+    demo = db.session.scalar(select(User).where(User.username == "demo1"))
+    assert demo is not None and demo.check_password("demo-password-123")
+
+
+def test_seed_twice_adds_nothing_the_second_time(app: Flask, runner: FlaskCliRunner) -> None:
+    assert runner.invoke(args=["seed", "--users", "2", "--posts", "3"]).exit_code == 0
+    again = runner.invoke(args=["seed", "--users", "2", "--posts", "3"])
+    assert again.exit_code == 0, again.output
+    assert "Created 0 users and 0 posts" in again.output
+    assert _counts() == (2, 6)
+
+
+def test_seed_tops_up_to_larger_counts(app: Flask, runner: FlaskCliRunner) -> None:
+    runner.invoke(args=["seed", "--users", "1", "--posts", "2"])
+    result = runner.invoke(args=["seed", "--users", "2", "--posts", "3"])
+    assert "Created 1 users and 4 posts" in result.output
+    assert _counts() == (2, 6)
+
+
+def test_seed_rejects_bad_counts(app: Flask, runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["seed", "--users", "0"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--users'" in result.output
+    assert _counts() == (0, 0)
+
+
+def test_seed_requires_a_password_in_production(app: Flask, runner: FlaskCliRunner) -> None:
+    app.config["CONFIG_NAME"] = "production"
+    result = runner.invoke(args=["seed", "--users", "1"])
+    assert result.exit_code == 2
+    assert "Give --password" in result.output
+    assert _counts() == (0, 0)
+
+
+def test_seed_help_documents_the_command(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["seed", "--help"])
+    assert "Fill the database with demo users" in result.output
+    assert "--posts" in result.output
