@@ -46,7 +46,9 @@ class RegistrationForm(FlaskForm):
         validators=[
             DataRequired(),
             Length(min=USERNAME_MIN, max=USERNAME_MAX),
-            Regexp(USERNAME_PATTERN, message=USERNAME_HELP),
+            # Regexp uses re.match, whose "$" also matches before a final newline:
+            # "ab\n" would pass, then be stored stripped as the 2-character "ab".
+            Regexp(USERNAME_PATTERN.removesuffix("$") + r"\Z", message=USERNAME_HELP),
         ],
         description=USERNAME_HELP,
     )

@@ -30,10 +30,16 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
+# More digits than this would overflow the database's OFFSET (and int() refuses
+# strings of over 4300 digits), turning a bad link into a 500.
+MAX_PAGE_DIGITS = 9
+
+
 def page_number() -> int:
     """The ``page`` query argument; 404 for anything but a positive whole number."""
     raw = request.args.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1:
+    # isdigit() alone also accepts digits int() rejects, such as "²".
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_PAGE_DIGITS or int(raw) < 1:
         abort(404)
     return int(raw)
 

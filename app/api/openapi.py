@@ -13,6 +13,8 @@ from flask import request
 from ..extensions import limiter
 from . import bp
 from .schemas import (
+    MAX_ID,
+    MAX_PAGE,
     ErrorSchema,
     HealthSchema,
     MeSchema,
@@ -44,7 +46,7 @@ PAGE_PARAMETERS = [
         "name": "page",
         "in": "query",
         "description": "Page number, from 1.",
-        "schema": {"type": "integer", "minimum": 1, "default": 1},
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
     },
     {
         "name": "per_page",
@@ -61,7 +63,7 @@ def _id(name: str, what: str) -> dict[str, Any]:
         "in": "path",
         "required": True,
         "description": f"The {what}'s id.",
-        "schema": {"type": "integer", "minimum": 1},
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
     }
 
 

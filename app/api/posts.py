@@ -15,13 +15,15 @@ from . import bp
 from .auth import current_api_user, token_required
 from .errors import ApiError, load_args, load_body
 from .pagination import page_body
-from .schemas import PageArgsSchema, PostCreateSchema, PostSchema, PostUpdateSchema
+from .schemas import MAX_ID, PageArgsSchema, PostCreateSchema, PostSchema, PostUpdateSchema
 
 
 def _get_post_or_404(post_id: int) -> Post:
-    post = db.session.scalar(
-        select(Post).options(joinedload(Post.author)).where(Post.id == post_id)
-    )
+    post = None
+    if post_id <= MAX_ID:
+        post = db.session.scalar(
+            select(Post).options(joinedload(Post.author)).where(Post.id == post_id)
+        )
     if post is None:
         raise ApiError(404, f"There is no post with id {post_id}.")
     return post

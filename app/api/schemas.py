@@ -18,6 +18,24 @@ from ..models import (
 )
 from ..validation import email_error, normalize_email
 
+# The largest id a row can have (an INT column on MariaDB); larger ids cannot exist, and
+# SQLite raises OverflowError for integers beyond 64 bits instead of finding nothing.
+MAX_ID = 2**31 - 1
+# Any page past this is empty; the bound keeps (page - 1) * per_page a valid SQL OFFSET.
+MAX_PAGE = 2**31 - 1
+
+
+class _WholeRegexp(validate.Regexp):
+    """A Regexp the whole value must match: Python's "$" also matches before a final "\\n".
+
+    The pattern itself is unchanged, so the OpenAPI document keeps a portable regex.
+    """
+
+    def __call__(self, value: str) -> str:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
 
 def _not_blank(value: str) -> None:
     if not value.strip():
@@ -48,7 +66,7 @@ class UserCreateSchema(Schema):
         required=True,
         validate=[
             validate.Length(min=USERNAME_MIN, max=USERNAME_MAX),
-            validate.Regexp(
+            _WholeRegexp(
                 USERNAME_PATTERN,
                 error="Use only letters, digits, underscore, dot and hyphen.",
             ),
@@ -108,7 +126,7 @@ class PageArgsSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 

@@ -15,11 +15,18 @@ from . import bp
 from .auth import current_api_user, token_required
 from .errors import ApiError, load_args, load_body
 from .pagination import page_body
-from .schemas import MeSchema, PageArgsSchema, PostSchema, UserCreateSchema, UserSchema
+from .schemas import (
+    MAX_ID,
+    MeSchema,
+    PageArgsSchema,
+    PostSchema,
+    UserCreateSchema,
+    UserSchema,
+)
 
 
 def _get_user_or_404(user_id: int) -> User:
-    user = db.session.get(User, user_id)
+    user = db.session.get(User, user_id) if user_id <= MAX_ID else None
     if user is None:
         raise ApiError(404, f"There is no user with id {user_id}.")
     return user

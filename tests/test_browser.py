@@ -1,0 +1,124 @@
+"""A real browser (Debian's Chromium, driven by Playwright) through the whole site."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from app import create_app
+from app.extensions import db
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# Debian's Chromium as root in a container, with nothing reaching out to the network.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _require_browser() -> None:
+    from tests.conftest import skip_or_fail
+
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        skip_or_fail(f"Chromium is not installed at {CHROMIUM} (run: sudo make test-deps)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        skip_or_fail("the playwright Python package is not installed")
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The app served over HTTP on a free loopback port, with its own SQLite file."""
+    monkeypatch.setenv("TEST_DATABASE_URL", f"sqlite:///{tmp_path / 'browser.db'}")
+    app = create_app("testing")
+    with app.app_context():
+        db.create_all()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def page(live_server: str):  # noqa: ANN201
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(base_url=live_server)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        errors: list[str] = []
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        yield page
+        browser.close()
+        assert errors == [], f"console errors: {errors}"
+
+
+def test_register_log_in_write_a_post_see_it_and_log_out(page) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Latest posts")).to_be_visible()
+    # The stylesheet is ours and it loaded.
+    assert page.evaluate("getComputedStyle(document.body).fontFamily") != "Times New Roman"
+
+    page.get_by_role("link", name="Register").click()
+    page.get_by_label("Username").fill("browser_user")
+    page.get_by_label("Email").fill("Browser.User@Example.com")
+    page.get_by_label("Password", exact=True).fill("a long enough passphrase")
+    page.get_by_label("Repeat password").fill("a long enough passphrase")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.locator(".nav-user")).to_have_text("browser_user")
+
+    # Log out, then log in again with the email address.
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_text("You have been logged out.")).to_be_visible()
+    expect(page.locator(".nav-user")).to_have_count(0)
+    page.get_by_role("link", name="Log in", exact=True).click()
+    page.get_by_label("Username or email").fill("browser.user@example.com")
+    page.get_by_label("Password").fill("a long enough passphrase")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator(".nav-user")).to_have_text("browser_user")
+
+    page.get_by_role("link", name="New post").click()
+    page.get_by_label("Title").fill("Hello from <Chromium>")
+    page.get_by_label("Text").fill("Written by a real browser.\nSecond line.")
+    page.get_by_role("button", name="Publish").click()
+    expect(page.get_by_role("heading", name="Hello from <Chromium>")).to_be_visible()
+
+    page.get_by_role("link", name="Home").click()
+    expect(page.get_by_role("link", name="Hello from <Chromium>")).to_be_visible()
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("link", name="Log in", exact=True)).to_be_visible()
+    # Logged out for real: writing a post asks to log in again.
+    page.goto("/posts/new")
+    expect(page).to_have_url("/auth/login?next=%2Fposts%2Fnew", ignore_case=True)
+
+
+def test_the_site_is_usable_on_a_phone_sized_screen(page) -> None:  # noqa: ANN001
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.goto("/")
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= 360, "the page scrolls sideways on a small screen"

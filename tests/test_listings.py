@@ -1,0 +1,170 @@
+"""The post and user lists: constant query counts, and a cache that is never stale or personal."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event, select
+
+from app import create_app
+from app.extensions import cache, db
+from app.models import Post, User
+from tests.conftest import bearer, make_user, skip_or_fail
+
+pytestmark = pytest.mark.db
+
+
+@contextmanager
+def count_statements() -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
+def _add_posts(count: int, authors: list[User]) -> None:
+    for i in range(count):
+        db.session.add(Post(title=f"post {i}", body="text", author=authors[i % len(authors)]))
+    db.session.commit()
+
+
+def _statements_for(client: FlaskClient, url: str) -> int:
+    cache.clear()
+    with count_statements() as statements:
+        response = client.get(url)
+        assert response.status_code == 200
+    return len(statements)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/", "/users/author0", "/api/posts?per_page=50", "/api/users/1/posts?per_page=50"],
+)
+def test_listing_query_count_does_not_grow_with_the_number_of_posts(
+    app: Flask, client: FlaskClient, url: str
+) -> None:
+    app.config["POSTS_PER_PAGE"] = 50
+    authors = [make_user(f"author{i}") for i in range(5)]
+    _add_posts(2, authors[:1])
+    few = _statements_for(client, url)
+    _add_posts(40, authors[:1])
+    many = _statements_for(client, url)
+    assert many == few
+    # A count and one joined select (plus the user for a profile page).
+    assert many <= 3
+
+
+def test_home_page_query_count_is_the_same_with_many_distinct_authors(
+    app: Flask, client: FlaskClient
+) -> None:
+    app.config["POSTS_PER_PAGE"] = 50
+    authors = [make_user(f"writer{i}") for i in range(30)]
+    _add_posts(2, authors[:2])
+    few = _statements_for(client, "/")
+    _add_posts(30, authors)
+    assert _statements_for(client, "/") == few
+
+
+def test_cached_listing_is_served_without_queries(app: Flask, client: FlaskClient) -> None:
+    _add_posts(3, [make_user("author0")])
+    client.get("/api/posts")
+    with count_statements() as statements:
+        client.get("/api/posts")
+    assert statements == []
+
+
+def test_new_and_edited_posts_show_on_the_very_next_read(
+    client: FlaskClient, user: User, token: str
+) -> None:
+    assert client.get("/api/posts").get_json()["total"] == 0
+    created = client.post("/api/posts", json={"title": "First", "body": "b"}, headers=bearer(token))
+    assert [p["title"] for p in client.get("/api/posts").get_json()["items"]] == ["First"]
+    assert "First" in client.get("/").get_data(as_text=True)
+
+    post_id = created.get_json()["id"]
+    client.patch(f"/api/posts/{post_id}", json={"title": "Renamed"}, headers=bearer(token))
+    assert [p["title"] for p in client.get("/api/posts").get_json()["items"]] == ["Renamed"]
+    home = client.get("/").get_data(as_text=True)
+    assert "Renamed" in home and "First" not in home
+
+    client.delete(f"/api/posts/{post_id}", headers=bearer(token))
+    assert client.get("/api/posts").get_json()["items"] == []
+
+
+def test_a_new_user_shows_in_the_user_list_at_once(client: FlaskClient) -> None:
+    assert client.get("/api/users").get_json()["total"] == 0
+    make_user("newcomer")
+    assert [u["username"] for u in client.get("/api/users").get_json()["items"]] == ["newcomer"]
+
+
+def test_an_edit_made_outside_a_request_invalidates_the_cache(
+    app: Flask, client: FlaskClient, user: User
+) -> None:
+    db.session.add(Post(title="Original", body="b", author=user))
+    db.session.commit()
+    assert "Original" in client.get("/").get_data(as_text=True)
+    post = db.session.scalars(select(Post)).one()
+    post.title = "Changed from a shell"
+    db.session.commit()
+    assert "Changed from a shell" in client.get("/").get_data(as_text=True)
+
+
+def _redis_up() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture
+def two_processes_sharing_redis(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[tuple[Flask, Flask]]:
+    """Two app instances, as two mod_wsgi processes would be, with one Redis cache."""
+    if not _redis_up():
+        skip_or_fail("Redis is not reachable on 127.0.0.1:6379")
+    monkeypatch.setenv("CACHE_REDIS_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("CACHE_KEY_PREFIX", f"flaskapp-test-{os.getpid()}:")
+    if not os.environ.get("TEST_DATABASE_URL"):
+        # Both processes must see the same database: one file.
+        monkeypatch.setenv("TEST_DATABASE_URL", f"sqlite:///{tmp_path / 'shared.db'}")
+    first, second = create_app("testing"), create_app("testing")
+    assert first.config["CACHE_TYPE"] == "RedisCache"
+    with first.app_context():
+        db.create_all()
+        cache.clear()
+    yield first, second
+    with first.app_context():
+        cache.clear()
+        db.drop_all()
+        db.engine.dispose()
+    with second.app_context():
+        db.engine.dispose()
+
+
+def test_a_write_in_one_process_is_seen_by_another_through_redis(
+    two_processes_sharing_redis: tuple[Flask, Flask],
+) -> None:
+    first, second = two_processes_sharing_redis
+    reader = first.test_client()
+    assert reader.get("/api/posts").get_json()["total"] == 0
+    with second.app_context():
+        user = make_user("shared")
+        db.session.add(Post(title="From the other process", body="b", author=user))
+        db.session.commit()
+    titles = [p["title"] for p in reader.get("/api/posts").get_json()["items"]]
+    assert titles == ["From the other process"]

@@ -1,0 +1,104 @@
+"""Request logging: one line per request with a request id, correct under several processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.cli_helpers import PROJECT
+
+LINE = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO \[pid (\d+)\] \[([\w.:@-]+)\] app\.request: "
+    r"(GET|POST|PATCH|DELETE) (\S+) (\d{3}) (\d+\.\d)ms$"
+)
+
+# Serves requests through the test client in a child process, as a mod_wsgi daemon would.
+CHILD = """
+import sys
+from app import create_app
+app = create_app("testing")
+client = app.test_client()
+for i in range(int(sys.argv[1])):
+    client.get(f"/api/health?n={i}", headers={"X-Request-ID": f"{sys.argv[2]}-{i}"})
+client.get("/no-such-page")
+"""
+
+
+def _run_child(count: int, tag: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(count), tag],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_request_id_is_echoed_when_the_client_sends_a_plain_one(client: FlaskClient) -> None:
+    response = client.get("/api/health", headers={"X-Request-ID": "abc-123.x"})
+    assert response.headers["X-Request-ID"] == "abc-123.x"
+
+
+@pytest.mark.parametrize(
+    "sent", [None, "", "has space", "line\\nbreak", "x" * 129, 'quote"s', "<script>"]
+)
+def test_request_id_is_generated_when_missing_or_unsafe(
+    client: FlaskClient, sent: str | None
+) -> None:
+    headers = {"X-Request-ID": sent} if sent is not None else {}
+    response = client.get("/", headers=headers)
+    generated = response.headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", generated)
+    assert generated != sent
+
+
+def test_error_responses_carry_the_request_id_too(client: FlaskClient) -> None:
+    assert client.get("/missing", headers={"X-Request-ID": "r1"}).headers["X-Request-ID"] == "r1"
+    assert (
+        client.get("/api/missing", headers={"X-Request-ID": "r2"}).headers["X-Request-ID"] == "r2"
+    )
+
+
+def test_each_request_writes_one_line_to_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOG_FILE", raising=False)
+    child = _run_child(2, "stderr", env=_env())
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 0, stderr
+    lines = [LINE.match(line) for line in stderr.splitlines() if "app.request" in line]
+    assert all(lines), stderr
+    assert [(m[3], m[4], m[5], m[2]) for m in lines] == [
+        ("GET", "/api/health", "200", "stderr-0"),
+        ("GET", "/api/health", "200", "stderr-1"),
+        ("GET", "/no-such-page", "404", lines[2][2]),
+    ]
+
+
+def test_several_processes_writing_one_log_file_produce_whole_lines(tmp_path: Path) -> None:
+    log_file = tmp_path / "app.log"
+    env = _env(LOG_FILE=str(log_file))
+    children = [_run_child(150, f"proc{n}", env) for n in range(4)]
+    for child in children:
+        _, stderr = child.communicate(timeout=120)
+        assert child.returncode == 0, stderr
+    lines = log_file.read_text().splitlines()
+    request_lines = [line for line in lines if "app.request" in line]
+    assert len(request_lines) == 4 * 151
+    matches = [LINE.match(line) for line in request_lines]
+    assert all(matches), [line for line, m in zip(request_lines, matches, strict=True) if not m][:3]
+    ids = {m[2] for m in matches if m}
+    for n in range(4):
+        assert {f"proc{n}-{i}" for i in range(150)} <= ids
+    assert len({m[1] for m in matches if m}) == 4
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+    env.update(PYTHONPATH=str(PROJECT), **extra)
+    return env
