@@ -147,3 +147,14 @@ def app_factory_with_instance():
 
     yield build
     instance_config.unlink(missing_ok=True)
+
+
+def test_env_example_documents_every_variable_the_app_reads() -> None:
+    import re
+
+    read = set(
+        re.findall(r'_env(?:_int|_bool)?\(\s*"([A-Z_]+)"', (PROJECT / "config.py").read_text())
+    )
+    documented = set(re.findall(r"^#? ?([A-Z_]+)=", (PROJECT / ".env.example").read_text(), re.M))
+    assert read, "no variables found in config.py"
+    assert read - documented == set()

@@ -224,6 +224,8 @@ def build_spec() -> dict[str, Any]:
     spec.components.security_scheme("basicAuth", {"type": "http", "scheme": "basic"})
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Error", schema=ErrorSchema)
+    # A PATCH must change something: an empty object is answered with 400.
+    spec.components.schema("PostUpdate", {"minProperties": 1}, schema=PostUpdateSchema)
     for name, description in ERRORS.values():
         spec.components.response(name, _json(ErrorSchema, description))
     for path, operations in OPERATIONS.items():

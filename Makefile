@@ -1,0 +1,66 @@
+# Everyday commands. `make run` and `make test` work on a fresh Ubuntu/Debian
+# machine with python3; `sudo make test-deps` adds what the full suite uses.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+# Set to run the database tests a second time on MariaDB, e.g.
+# TEST_MARIADB_URL=mysql+pymysql://root@127.0.0.1/test make test
+TEST_MARIADB_URL ?=
+PYTEST_ARGS ?=
+
+.PHONY: help run test test-deps lint typecheck pins clean
+
+help:
+	@echo "make run        serve the app on http://$(HOST):$(PORT) (SQLite in instance/)"
+	@echo "make test       run the test suite (SQLite; MariaDB too if TEST_MARIADB_URL is set)"
+	@echo "make test-deps  install system packages and start services the full suite uses (root)"
+	@echo "make lint       ruff and mypy"
+	@echo "make pins       re-pin requirements.txt and requirements-dev.txt"
+
+# The virtual environment, made only once python3 and its venv module are there.
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) is missing: install it with: sudo apt-get install python3 python3-venv"; exit 1; }
+	@$(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1 || { echo "The venv module is missing: install it with: sudo apt-get install python3-venv"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/flask db upgrade
+	$(BIN)/flask run --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@if [ -n "$(TEST_MARIADB_URL)" ]; then \
+		echo "== The database tests again, on MariaDB: $(TEST_MARIADB_URL)"; \
+		TEST_DATABASE_URL="$(TEST_MARIADB_URL)" $(BIN)/python -m pytest -m db $(PYTEST_ARGS); \
+	else \
+		echo "== MariaDB suite skipped: TEST_MARIADB_URL is not set (e.g. mysql+pymysql://root@127.0.0.1/test)"; \
+	fi
+
+test-deps:
+	@[ "$$(id -u)" = 0 ] || { echo "make test-deps installs system packages: run it as root (sudo make test-deps)"; exit 1; }
+	bash scripts/install-test-deps.sh
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+pins: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet uv
+	UV_CUSTOM_COMPILE_COMMAND="make pins" $(BIN)/uv pip compile --python-version 3.11 --no-emit-index-url --no-emit-find-links requirements.in -o requirements.txt
+	UV_CUSTOM_COMPILE_COMMAND="make pins" $(BIN)/uv pip compile --python-version 3.11 --no-emit-index-url --no-emit-find-links requirements.in requirements-dev.in -o requirements-dev.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .schemathesis
