@@ -75,7 +75,6 @@ class BaseConfig:
         self.POSTS_PER_PAGE = _env_int("POSTS_PER_PAGE", 10)
         # Werkzeug's default (scrypt); tests use a cheaper cost.
         self.PASSWORD_HASH_METHOD = "scrypt"
-        self.API_MAX_PER_PAGE = 100
         self.API_TOKEN_LIFETIME = timedelta(
             seconds=_env_int("API_TOKEN_LIFETIME_SECONDS", 24 * 3600)
         )

@@ -15,7 +15,13 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import (
+    current_user,
+    login_required,
+    login_user,
+    logout_user,
+    user_loaded_from_cookie,
+)
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 from werkzeug.wrappers import Response
@@ -39,6 +45,17 @@ def init_app(app: Flask) -> None:
 @login_manager.user_loader
 def load_user(session_token: str) -> User | None:
     return db.session.scalar(select(User).where(User.session_token == session_token))
+
+
+@user_loaded_from_cookie.connect
+def _bind_remembered_session(sender: Flask, user: User) -> None:
+    """Finish the log-in a remember cookie restored, as login_user() would.
+
+    Flask-Login does not store the session identifier when it restores a user from
+    the remember cookie, so "strong" session protection would wipe the session and
+    the remember cookie on the very next request.
+    """
+    login_user(user, fresh=False)
 
 
 def is_safe_next(target: str | None) -> bool:
@@ -99,7 +116,9 @@ def login() -> Response | str:
             login_user(user, remember=bool(form.remember.data))
             flash(f"Welcome back, {user.username}.", "success")
             target = request.args.get("next")
-            return redirect(target if is_safe_next(target) else url_for("site.index"))
+            if target is None or not is_safe_next(target):
+                target = url_for("site.index")
+            return redirect(target)
         flash(LOGIN_FAILED, "error")
     return render_template("accounts/login.html", form=form)
 
@@ -114,7 +133,9 @@ def logout() -> Response:
     """
     current_user.rotate_session_token()
     db.session.commit()
-    logout_user()
+    # Clear first: logout_user() leaves a note in the session to delete the
+    # remember cookie, which clearing afterwards would throw away.
     session.clear()
+    logout_user()
     flash("You have been logged out.", "info")
     return redirect(url_for("site.index"))

@@ -154,11 +154,11 @@ def _generation() -> str:
 
 def _cached(key: tuple[Any, ...], load: Callable[[], Page[T]]) -> Page[T]:
     full_key = "listings:" + _generation() + ":" + ":".join(map(str, key))
-    page = cache.get(full_key)
+    page: Page[T] | None = cache.get(full_key)
     if page is None:
         page = load()
         cache.set(full_key, page)
-    return page  # type: ignore[no-any-return]
+    return page
 
 
 def invalidate() -> None:

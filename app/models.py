@@ -29,6 +29,9 @@ EMAIL_MAX = 254
 PASSWORD_MIN = 12
 PASSWORD_MAX = 128
 TITLE_MAX = 200
+# The largest id a row can have (INT on MariaDB). Larger ids in URLs are answered
+# with 404 up front: SQLite raises OverflowError past 64 bits instead of finding nothing.
+MAX_ID = 2**31 - 1
 BODY_MAX = 10_000
 
 
@@ -112,10 +115,13 @@ class User(UserMixin, Model):
         self.username_key = normalize_username(username)
 
     def set_password(self, password: str) -> None:
-        """Hash and store ``password``; every existing session ends."""
+        """Hash and store ``password``; every session and API token issued so far ends."""
         method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
+        is_change = self.password_hash is not None
         self.password_hash = generate_password_hash(password, method=method)
         self.rotate_session_token()
+        if is_change:
+            self.tokens.clear()
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

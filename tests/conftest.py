@@ -7,6 +7,7 @@ The database is SQLite in memory unless TEST_DATABASE_URL names another one
 from __future__ import annotations
 
 import base64
+import contextvars
 import os
 import re
 from collections.abc import Iterator
@@ -31,9 +32,25 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
+class RequestIsolatedClient(FlaskClient):
+    """A test client whose every request gets its own app context, as on a real server.
+
+    The ``app`` fixture keeps an app context pushed for the whole test, and Flask
+    reuses a pushed context for test requests, so ``g`` (where Flask-Login keeps
+    the current user and Flask-WTF the CSRF token) would carry one request's
+    state into the next, even from another client. Running each request in an
+    empty ``contextvars.Context`` makes Flask push a fresh app context (and
+    database session) per request.
+    """
+
+    def open(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 @pytest.fixture
 def app() -> Iterator[Flask]:
     app = create_app("testing")
+    app.test_client_class = RequestIsolatedClient
     with app.app_context():
         db.create_all()
         yield app

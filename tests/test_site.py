@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import html
 import re
 from datetime import UTC, datetime, timedelta
@@ -24,26 +23,6 @@ XSS_TITLE = "<script>alert(1)</script>"
 ESCAPED_XSS_TITLE = "&lt;script&gt;alert(1)&lt;/script&gt;"
 NAV_USER = re.compile(r'<a class="nav-user" href="[^"]*">([^<]*)</a>')
 URL_ATTRIBUTE = re.compile(r'\b(?:href|src|action)="([^"]*)"')
-
-
-class RequestIsolatedClient(FlaskClient):
-    """A test client whose every request gets its own app context, as on a real server.
-
-    The conftest ``app`` fixture keeps an app context pushed for the whole test, and
-    Flask reuses a pushed context for test requests, so ``g`` -- where Flask-Login
-    caches the current user -- would carry one request's user into the next one, even
-    from another client. Running each request in an empty ``contextvars.Context``
-    makes Flask push a fresh app context (and database session) per request.
-    """
-
-    def open(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
-        return contextvars.Context().run(super().open, *args, **kwargs)
-
-
-@pytest.fixture
-def app(app: Flask) -> Flask:
-    app.test_client_class = RequestIsolatedClient
-    return app
 
 
 def fresh() -> None:
@@ -194,7 +173,21 @@ def test_home_page_two_of_an_empty_site_is_a_404_page(client: FlaskClient) -> No
 
 
 @pytest.mark.parametrize(
-    "page", ["0", "-1", "abc", "", "1.5", "+1", " 1", "²", "1" * 10, "9" * 5000]
+    "page",
+    ["0", "-1", "abc", "", "1.5", "+1", " 1", "²", "1" * 10, "9" * 20, "9" * 5000],
+    ids=[
+        "zero",
+        "negative",
+        "letters",
+        "empty",
+        "decimal",
+        "plus-sign",
+        "space",
+        "superscript-digit",
+        "10-digits",
+        "20-digits",
+        "5000-digits",
+    ],
 )
 def test_home_page_number_that_is_not_a_positive_whole_number_is_a_404_page(
     client: FlaskClient, user: User, page: str
@@ -266,6 +259,7 @@ def test_profile_is_paginated_with_links_that_keep_the_username(
     assert 'rel="prev" href="/users/alice?page=1"' in second
     assert_404_page(client.get("/users/alice?page=3"))
     assert_404_page(client.get("/users/alice?page=0"))
+    assert_404_page(client.get("/users/alice?page=" + "9" * 20))
 
 
 # --- creating and viewing posts ------------------------------------------------------
@@ -350,6 +344,11 @@ def test_missing_post_is_a_404_page(app: Flask, user: User, path: str) -> None:
 
     assert_404_page(response)
     assert "That post does not exist or was deleted." in text(response)
+
+
+@pytest.mark.parametrize("path", ["/posts/99999999999999999999999", "/posts/2147483648/edit"])
+def test_post_ids_beyond_any_row_are_a_404_page(app: Flask, user: User, path: str) -> None:
+    assert_404_page(logged_in(app).client.get(path))
 
 
 @pytest.mark.parametrize(
@@ -596,10 +595,13 @@ def test_every_link_on_the_home_page_resolves_for_a_logged_in_user(app: Flask, u
     add_post(user, minute=3)
     alice = logged_in(app)
     page = text(alice.client.get("/"))
-    links = {url for url in re.findall(r'\bhref="([^"]*)"', page) if url.startswith("/")}
-    links = {html.unescape(url) for url in links}
+    # Form actions are left out: the only one here is log out, which is POST-only.
+    hrefs = [html.unescape(url) for url in re.findall(r'\bhref="([^"]*)"', page)]
+    links = {url for url in hrefs if url.startswith("/")}
 
     assert {"/", "/about", "/posts/new", "/users/alice", "/users/bob", "/?page=2"} <= links
+    assert any(url.startswith("/static/") for url in links)
+    assert any(url.startswith("/posts/") and url[7:].isdigit() for url in links)
     for url in sorted(links):
         response = alice.client.get(url)
         response.close()

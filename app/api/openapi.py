@@ -79,7 +79,7 @@ def _body(schema: type) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 CREATED = {"Location": {"description": "The new resource's URL.", "schema": {"type": "string"}}}
 
 OPERATIONS: dict[str, dict[str, Any]] = {

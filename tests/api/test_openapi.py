@@ -1,0 +1,298 @@
+"""GET /api/openapi.json: an OpenAPI 3 document that matches the routes and what they answer."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import settings
+from werkzeug.test import TestResponse
+
+from app import create_app
+from app.extensions import db
+from app.models import User
+from tests.api.helpers import create_post, new_user_body
+from tests.conftest import basic_auth, bearer, make_user, skip_or_fail
+
+try:
+    import schemathesis
+except ImportError:  # pragma: no cover - schemathesis is in requirements-dev.txt
+    schemathesis = None
+
+DOCUMENT = "/api/openapi.json"
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+ONE_MIB = 1024 * 1024
+
+
+def openapi_path(rule: str) -> str:
+    """``/api/users/<int:user_id>`` as OpenAPI writes it: ``/api/users/{user_id}``."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def api_routes(app: Flask) -> dict[str, set[str]]:
+    """Every API route of ``app.url_map`` but the document itself: path -> methods."""
+    routes: dict[str, set[str]] = defaultdict(set)
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/") or rule.rule == DOCUMENT:
+            continue
+        methods = (rule.methods or set()) - {"HEAD", "OPTIONS"}
+        routes[openapi_path(rule.rule)] |= {method.lower() for method in methods}
+    return dict(routes)
+
+
+@pytest.fixture
+def document(client: FlaskClient) -> dict[str, Any]:
+    response = client.get(DOCUMENT)
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    return response.get_json()
+
+
+def test_document_is_openapi_3_with_title_version_and_server(document: dict[str, Any]) -> None:
+    assert document["openapi"].startswith("3.")
+    assert document["info"]["title"]
+    assert document["info"]["version"]
+    assert document["servers"] == [{"url": "/"}]
+
+
+def test_document_lists_every_api_route_with_each_of_its_methods(
+    app: Flask, document: dict[str, Any]
+) -> None:
+    routes = api_routes(app)
+    documented = {
+        path: {method for method in item if method in HTTP_METHODS}
+        for path, item in document["paths"].items()
+    }
+
+    assert routes, "no API routes found in app.url_map"
+    assert documented == routes
+
+
+def test_document_does_not_describe_itself(document: dict[str, Any]) -> None:
+    assert DOCUMENT not in document["paths"]
+
+
+def test_every_operation_has_an_id_a_summary_and_responses(document: dict[str, Any]) -> None:
+    operation_ids = []
+    for item in document["paths"].values():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                operation_ids.append(operation["operationId"])
+                assert operation["summary"]
+                assert operation["responses"]
+    assert len(operation_ids) == len(set(operation_ids))
+
+
+def test_error_schema_describes_the_one_error_shape(document: dict[str, Any]) -> None:
+    error = document["components"]["schemas"]["Error"]
+
+    assert set(error["required"]) == {"status", "error", "message"}
+    assert set(error["properties"]) == {"status", "error", "message", "errors"}
+    assert error["properties"]["status"]["type"] == "integer"
+
+
+def test_every_documented_error_response_uses_the_error_schema(document: dict[str, Any]) -> None:
+    responses = document["components"]["responses"]
+    assert responses
+    for response in responses.values():
+        schema = response["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/Error"}
+    for item in document["paths"].values():
+        for method, operation in item.items():
+            if method not in HTTP_METHODS:
+                continue
+            for code, response in operation["responses"].items():
+                if code.startswith(("4", "5")) and code != "503":
+                    assert response["$ref"].startswith("#/components/responses/"), (method, code)
+
+
+def test_writes_declare_bearer_security_and_token_creation_basic(
+    document: dict[str, Any],
+) -> None:
+    paths = document["paths"]
+    schemes = document["components"]["securitySchemes"]
+
+    assert schemes["bearerAuth"] == {"type": "http", "scheme": "bearer"}
+    assert schemes["basicAuth"] == {"type": "http", "scheme": "basic"}
+    for path, method in [
+        ("/api/posts", "post"),
+        ("/api/posts/{post_id}", "patch"),
+        ("/api/posts/{post_id}", "delete"),
+        ("/api/tokens", "delete"),
+        ("/api/me", "get"),
+    ]:
+        assert paths[path][method]["security"] == [{"bearerAuth": []}]
+    assert paths["/api/tokens"]["post"]["security"] == [{"basicAuth": []}]
+    assert "security" not in paths["/api/posts"]["get"]
+
+
+def test_patch_body_needs_no_particular_field_but_at_least_one(document: dict[str, Any]) -> None:
+    update = document["components"]["schemas"]["PostUpdate"]
+
+    assert "required" not in update
+    assert update["minProperties"] == 1
+    assert update["additionalProperties"] is False
+
+
+def test_documented_limits_match_the_validation(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    create_user = schemas["UserCreate"]["properties"]
+    create_post_schema = schemas["PostCreate"]["properties"]
+
+    assert (create_user["username"]["minLength"], create_user["username"]["maxLength"]) == (3, 32)
+    assert (create_user["password"]["minLength"], create_user["password"]["maxLength"]) == (
+        12,
+        128,
+    )
+    assert create_post_schema["title"]["maxLength"] == 200
+    assert create_post_schema["body"]["maxLength"] == 10_000
+    per_page = next(
+        p for p in document["paths"]["/api/users"]["get"]["parameters"] if p["name"] == "per_page"
+    )
+    assert (per_page["schema"]["minimum"], per_page["schema"]["maximum"]) == (1, 100)
+
+
+# --- Documented response codes are the ones the API answers with -------------------------------
+
+
+class Recorder:
+    """Makes requests and notes (OpenAPI path, method, status) for each."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.seen: dict[tuple[str, str], set[str]] = defaultdict(set)
+
+    def __call__(self, client: FlaskClient, method: str, path: str, **kwargs: Any) -> TestResponse:
+        response = client.open(path, method=method.upper(), **kwargs)
+        adapter = self.app.url_map.bind("localhost")
+        rule, _ = adapter.match(path.split("?")[0], method=method.upper(), return_rule=True)
+        self.seen[(openapi_path(rule.rule), method)].add(str(response.status_code))
+        return response
+
+
+def test_documented_response_codes_are_exactly_those_the_api_answers_with(
+    app: Flask,
+    client: FlaskClient,
+    document: dict[str, Any],
+    user: User,
+    token: str,
+    bob_token: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    call = Recorder(app)
+    big = {"data": '{"x": "' + "x" * ONE_MIB + '"}', "content_type": "application/json"}
+    auth = bearer(token)
+
+    call(client, "get", "/api/health")
+    call(client, "get", "/api/users")
+    call(client, "get", "/api/users?page=0")
+    call(client, "get", f"/api/users/{user.id}")
+    call(client, "get", f"/api/users/{user.id + 1000}")
+    call(client, "get", f"/api/users/{user.id}/posts")
+    call(client, "get", f"/api/users/{user.id}/posts?per_page=0")
+    call(client, "get", f"/api/users/{user.id + 1000}/posts")
+    call(client, "get", "/api/me", headers=auth)
+    call(client, "get", "/api/me")
+
+    app.config["RATELIMIT_REGISTER"] = "5 per hour"
+    call(client, "post", "/api/users", json=new_user_body())
+    call(client, "post", "/api/users", json={})
+    call(client, "post", "/api/users", json=new_user_body(email="other@example.com"))
+    call(client, "post", "/api/users", **big)
+    call(client, "post", "/api/users", data="x", content_type="text/plain")
+    call(client, "post", "/api/users", json=new_user_body(username="sixth"))
+
+    post = create_post(client, token)
+    call(client, "get", "/api/posts")
+    call(client, "get", "/api/posts?per_page=101")
+    call(client, "post", "/api/posts", json={"title": "T", "body": "B"}, headers=auth)
+    call(client, "post", "/api/posts", json={"title": "T"}, headers=auth)
+    call(client, "post", "/api/posts", json={"title": "T", "body": "B"})
+    call(client, "post", "/api/posts", headers=auth, **big)
+    call(client, "post", "/api/posts", data="x", content_type="text/plain", headers=auth)
+
+    one = f"/api/posts/{post['id']}"
+    missing = f"/api/posts/{post['id'] + 1000}"
+    call(client, "get", one)
+    call(client, "get", missing)
+    call(client, "patch", one, json={"title": "New"}, headers=auth)
+    call(client, "patch", one, json={}, headers=auth)
+    call(client, "patch", one, json={"title": "New"})
+    call(client, "patch", one, json={"title": "New"}, headers=bearer(bob_token))
+    call(client, "patch", missing, json={"title": "New"}, headers=auth)
+    call(client, "patch", one, headers=auth, **big)
+    call(client, "patch", one, data="x", content_type="text/plain", headers=auth)
+    call(client, "delete", one)
+    call(client, "delete", one, headers=bearer(bob_token))
+    call(client, "delete", missing, headers=auth)
+    call(client, "delete", one, headers=auth)
+
+    app.config["RATELIMIT_TOKENS"] = "2 per minute"
+    call(client, "post", "/api/tokens", headers=basic_auth("alice"))
+    call(client, "post", "/api/tokens", headers=basic_auth("alice", "wrong password"))
+    call(client, "post", "/api/tokens", headers=basic_auth("alice"))
+    call(client, "delete", "/api/tokens", headers=auth)
+    call(client, "delete", "/api/tokens", headers=auth)
+
+    monkeypatch.setenv("TEST_DATABASE_URL", f"sqlite:///{tmp_path / 'missing' / 'app.db'}")
+    broken = create_app("testing")
+    call(broken.test_client(), "get", "/api/health")
+    with broken.app_context():
+        db.engine.dispose()
+
+    observed = dict(call.seen)
+    documented = {
+        (path, method): set(operation["responses"])
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    }
+    assert set(observed) == set(documented), "the scenario must exercise every operation"
+    undocumented = {op: sorted(observed[op] - documented[op]) for op in observed}
+    never_seen = {op: sorted(documented[op] - observed[op]) for op in observed}
+    assert {op: codes for op, codes in undocumented.items() if codes} == {}
+    assert {op: codes for op, codes in never_seen.items() if codes} == {}
+
+
+# --- Schemathesis: generated requests against the read-only operations -------------------------
+
+
+def _seeded_app() -> Flask:
+    """An app on in-memory SQLite (whatever TEST_DATABASE_URL says) with a few rows."""
+    saved = os.environ.pop("TEST_DATABASE_URL", None)
+    try:
+        app = create_app("testing")
+    finally:
+        if saved is not None:
+            os.environ["TEST_DATABASE_URL"] = saved
+    with app.app_context():
+        db.create_all()
+        make_user("alice")
+        make_user("bob")
+        client = app.test_client()
+        token = client.post("/api/tokens", headers=basic_auth("alice")).get_json()["token"]
+        for number in range(3):
+            create_post(client, token, f"Post {number}", "Body")
+    return app
+
+
+if schemathesis is not None:
+    schema_app = _seeded_app()
+    schema = schemathesis.openapi.from_wsgi(DOCUMENT, schema_app).include(method="GET")
+
+    @schema.parametrize()
+    @settings(max_examples=25, deadline=None)
+    def test_read_only_operations_conform_to_the_document(case: Any) -> None:
+        case.call_and_validate()
+
+else:  # pragma: no cover
+
+    def test_read_only_operations_conform_to_the_document() -> None:
+        skip_or_fail("schemathesis is not installed")

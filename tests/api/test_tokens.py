@@ -1,0 +1,210 @@
+"""Bearer tokens: obtained with HTTP Basic, stored hashed, revoked, rate limited."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select, text
+
+from app.extensions import db
+from app.models import ApiToken, Post, User
+from tests.api.helpers import assert_json_error, aware, get_token
+from tests.conftest import PASSWORD, SiteSession, basic_auth, bearer
+
+pytestmark = pytest.mark.db
+
+TOKEN_KEYS = {"token", "token_type", "expires_at"}
+
+
+@pytest.mark.parametrize("login", ["alice", "Alice", "alice@example.com", "ALICE@Example.com"])
+def test_create_token_with_username_or_email_in_any_case_is_201(
+    client: FlaskClient, user: User, login: str
+) -> None:
+    response = client.post("/api/tokens", headers=basic_auth(login))
+
+    assert response.status_code == 201
+    body = response.get_json()
+    assert set(body) == TOKEN_KEYS
+    assert body["token_type"] == "Bearer"
+    assert isinstance(body["token"], str) and len(body["token"]) >= 32
+    me = client.get("/api/me", headers=bearer(body["token"]))
+    assert me.get_json()["username"] == "alice"
+
+
+def test_token_expires_in_the_future_after_the_configured_lifetime(
+    app: Flask, client: FlaskClient, user: User
+) -> None:
+    before = datetime.now(UTC)
+
+    body = client.post("/api/tokens", headers=basic_auth("alice")).get_json()
+
+    expires_at = aware(body["expires_at"])
+    lifetime = app.config["API_TOKEN_LIFETIME"]
+    assert expires_at > datetime.now(UTC)
+    # MariaDB keeps whole seconds: allow for the truncation.
+    assert before + lifetime - timedelta(seconds=1) <= expires_at
+    assert expires_at <= datetime.now(UTC) + lifetime
+
+
+def test_each_request_gets_a_new_token_and_all_of_them_work(
+    client: FlaskClient, user: User
+) -> None:
+    first = get_token(client, "alice")
+    second = get_token(client, "alice")
+
+    assert first != second
+    for token in (first, second):
+        assert client.get("/api/me", headers=bearer(token)).status_code == 200
+
+
+def test_wrong_password_and_unknown_user_get_the_same_401_and_basic_challenge(
+    client: FlaskClient, user: User
+) -> None:
+    wrong_password = client.post("/api/tokens", headers=basic_auth("alice", "not the password"))
+    unknown_user = client.post("/api/tokens", headers=basic_auth("nobody", PASSWORD))
+    unknown_email = client.post("/api/tokens", headers=basic_auth("nobody@example.com", PASSWORD))
+
+    bodies = [assert_json_error(r, 401) for r in (wrong_password, unknown_user, unknown_email)]
+    assert bodies[0] == bodies[1] == bodies[2]
+    challenges = {r.headers["WWW-Authenticate"] for r in (wrong_password, unknown_user)}
+    assert len(challenges) == 1
+    assert challenges.pop().startswith("Basic ")
+    assert db.session.scalar(select(func.count()).select_from(ApiToken)) == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="no-authorization"),
+        pytest.param({"Authorization": "Basic"}, id="basic-without-credentials"),
+        pytest.param({"Authorization": "Basic !!!not-base64!!!"}, id="basic-garbage"),
+        pytest.param(basic_auth("", PASSWORD), id="empty-username"),
+        pytest.param({"Authorization": "Bearer sometoken"}, id="bearer-instead-of-basic"),
+    ],
+)
+def test_create_token_without_usable_basic_credentials_is_401_with_basic_challenge(
+    client: FlaskClient, user: User, headers: dict[str, str]
+) -> None:
+    response = client.post("/api/tokens", headers=headers)
+
+    assert_json_error(response, 401)
+    assert response.headers["WWW-Authenticate"].startswith("Basic ")
+
+
+def test_a_valid_token_cannot_be_exchanged_for_another(client: FlaskClient, token: str) -> None:
+    response = client.post("/api/tokens", headers=bearer(token))
+
+    assert_json_error(response, 401)
+    assert response.headers["WWW-Authenticate"].startswith("Basic ")
+
+
+def test_only_a_hash_of_the_token_is_stored(client: FlaskClient, token: str) -> None:
+    rows = db.session.execute(text("SELECT * FROM api_tokens")).mappings().all()
+
+    assert len(rows) == 1
+    assert rows[0]["token_hash"] == hashlib.sha256(token.encode()).hexdigest()
+    for value in rows[0].values():
+        assert token not in str(value)
+
+
+def test_delete_token_is_204_and_revokes_it(client: FlaskClient, token: str) -> None:
+    response = client.delete("/api/tokens", headers=bearer(token))
+
+    assert response.status_code == 204
+    assert response.get_data() == b""
+    after = client.get("/api/me", headers=bearer(token))
+    assert_json_error(after, 401)
+    challenge = after.headers["WWW-Authenticate"]
+    assert challenge.startswith("Bearer ")
+    assert 'error="invalid_token"' in challenge
+    assert db.session.scalar(select(func.count()).select_from(ApiToken)) == 0
+
+
+def test_revoking_one_token_leaves_the_users_other_tokens_working(
+    client: FlaskClient, token: str
+) -> None:
+    other = get_token(client, "alice")
+
+    client.delete("/api/tokens", headers=bearer(token))
+
+    assert client.get("/api/me", headers=bearer(other)).status_code == 200
+
+
+def test_revoking_twice_is_401_the_second_time(client: FlaskClient, token: str) -> None:
+    assert client.delete("/api/tokens", headers=bearer(token)).status_code == 204
+
+    assert_json_error(client.delete("/api/tokens", headers=bearer(token)), 401)
+
+
+def test_delete_token_without_a_token_is_401(client: FlaskClient, user: User) -> None:
+    response = client.delete("/api/tokens", headers=basic_auth("alice"))
+
+    assert_json_error(response, 401)
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def test_expired_token_is_401_invalid_token(client: FlaskClient, token: str) -> None:
+    row = db.session.scalar(select(ApiToken))
+    assert row is not None
+    row.expires_at = datetime.now(UTC) - timedelta(minutes=1)
+    db.session.commit()
+
+    response = client.get("/api/me", headers=bearer(token))
+
+    assert_json_error(response, 401)
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+def test_the_api_ignores_the_site_session_cookie(client: FlaskClient, site: SiteSession) -> None:
+    registered = site.register("carol")
+    assert registered.status_code == 302
+    assert "Log out" in client.get("/").get_data(as_text=True)  # logged in on the site
+
+    me = client.get("/api/me")
+    publish = client.post("/api/posts", json={"title": "From a cookie", "body": "No."})
+
+    assert_json_error(me, 401)
+    assert me.headers["WWW-Authenticate"].startswith("Bearer ")
+    assert_json_error(publish, 401)
+    assert db.session.scalar(select(func.count()).select_from(Post)) == 0
+
+
+def test_token_requests_over_the_limit_are_429_json_with_retry_after(
+    app: Flask, client: FlaskClient, user: User
+) -> None:
+    assert app.config["RATELIMIT_TOKENS"] == "10 per minute"
+    for _ in range(10):
+        assert client.post("/api/tokens", headers=basic_auth("alice", "guess")).status_code == 401
+
+    # Even the right password is refused once the limit is reached.
+    response = client.post("/api/tokens", headers=basic_auth("alice"))
+
+    body = assert_json_error(response, 429)
+    assert "10 per 1 minute" in body["message"]
+    retry_after = int(response.headers["Retry-After"])
+    assert 0 < retry_after <= 60
+    assert db.session.scalar(select(func.count()).select_from(ApiToken)) == 0
+
+
+def test_the_token_rate_limit_follows_the_configuration(
+    app: Flask, client: FlaskClient, user: User
+) -> None:
+    app.config["RATELIMIT_TOKENS"] = "2 per minute"
+
+    statuses = [client.post("/api/tokens", headers=basic_auth("alice")).status_code for _ in "abc"]
+
+    assert statuses == [201, 201, 429]
+
+
+def test_changing_the_password_revokes_every_api_token(
+    client: FlaskClient, user: User, token: str
+) -> None:
+    assert client.get("/api/me", headers=bearer(token)).status_code == 200
+    user.set_password("a brand new passphrase")
+    db.session.commit()
+    assert_json_error(client.get("/api/me", headers=bearer(token)), 401)
+    assert db.session.scalar(select(func.count()).select_from(ApiToken)) == 0
