@@ -11,9 +11,9 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import request
 
 from ..extensions import limiter
+from ..models import MAX_ID
 from . import bp
 from .schemas import (
-    MAX_ID,
     MAX_PAGE,
     ErrorSchema,
     HealthSchema,

@@ -10,12 +10,12 @@ from sqlalchemy.orm import joinedload
 
 from .. import listings
 from ..extensions import db
-from ..models import Post
+from ..models import MAX_ID, Post
 from . import bp
 from .auth import current_api_user, token_required
 from .errors import ApiError, load_args, load_body
 from .pagination import page_body
-from .schemas import MAX_ID, PageArgsSchema, PostCreateSchema, PostSchema, PostUpdateSchema
+from .schemas import PageArgsSchema, PostCreateSchema, PostSchema, PostUpdateSchema
 
 
 def _get_post_or_404(post_id: int) -> Post:

@@ -7,7 +7,6 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates
 
 from ..models import (
-    MAX_ID,
     BODY_MAX,
     EMAIL_MAX,
     PASSWORD_MAX,

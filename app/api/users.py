@@ -10,13 +10,12 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import listings
 from ..extensions import db, limiter
-from ..models import User, normalize_username
+from ..models import MAX_ID, User, normalize_username
 from . import bp
 from .auth import current_api_user, token_required
 from .errors import ApiError, load_args, load_body
 from .pagination import page_body
 from .schemas import (
-    MAX_ID,
     MeSchema,
     PageArgsSchema,
     PostSchema,
