@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 # Values that appear in examples and tutorials; a production key must not be one.
@@ -28,6 +29,7 @@ KNOWN_WEAK_SECRETS = frozenset(
     }
 )
 MIN_SECRET_KEY_LENGTH = 32
+PROJECT_ROOT = Path(__file__).resolve().parent
 
 
 class ConfigError(RuntimeError):
@@ -173,6 +175,12 @@ class ProductionConfig(BaseConfig):
         self.SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", True)
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.PREFERRED_URL_SCHEME = "https"
+        if self.CACHE_TYPE == "SimpleCache":
+            # mod_wsgi runs several processes: a per-process cache would keep
+            # serving a list another process has changed. Files are shared by
+            # every process on this machine; Redis (CACHE_REDIS_URL) by all machines.
+            self.CACHE_TYPE = "FileSystemCache"
+            self.CACHE_DIR = _env("CACHE_DIR", str(PROJECT_ROOT / "instance" / "cache"))
 
     def validate(self, settings: Mapping[str, Any]) -> None:
         key = settings.get("SECRET_KEY")

@@ -23,7 +23,7 @@ def create_app(config_name: str | None = None) -> Flask:
 
     from config import load_config
 
-    from . import accounts, api, cli, errors, extensions, logs, site
+    from . import accounts, api, cli, errors, extensions, logs, site, static_urls
 
     app = Flask(
         __name__, instance_path=str(PROJECT_ROOT / "instance"), instance_relative_config=True
@@ -40,5 +40,6 @@ def create_app(config_name: str | None = None) -> Flask:
     accounts.init_app(app)
     api.init_app(app)
     errors.init_app(app)
+    static_urls.init_app(app)
     cli.init_app(app)
     return app

@@ -6,6 +6,7 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import func, select
 
+from .apache_config import apache_config_command
 from .extensions import db
 from .models import Post, User
 
@@ -18,6 +19,7 @@ WORDS = (
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(seed)
+    app.cli.add_command(apache_config_command)
 
 
 def _demo_text(n: int, words: int) -> str:

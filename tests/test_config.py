@@ -158,3 +158,32 @@ def test_env_example_documents_every_variable_the_app_reads() -> None:
     documented = set(re.findall(r"^#? ?([A-Z_]+)=", (PROJECT / ".env.example").read_text(), re.M))
     assert read, "no variables found in config.py"
     assert read - documented == set()
+
+
+def test_production_shares_its_cache_between_processes_without_redis(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Two processes (two apps) on one machine: a write in one is seen by the other."""
+    from app.extensions import cache, db
+    from app.listings import latest_posts
+    from app.models import Post, User
+
+    monkeypatch.setenv("SECRET_KEY", GOOD_KEY)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'shared.db'}")
+    monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("CACHE_REDIS_URL", raising=False)
+    first, second = create_app("production"), create_app("production")
+    assert first.config["CACHE_TYPE"] == "FileSystemCache"
+    with first.app_context():
+        db.create_all()
+        assert latest_posts(1, 10).total == 0
+    with second.app_context():
+        user = User(username="writer", email="writer@example.com", password="x" * 12)
+        db.session.add(Post(title="New", body="b", author=user))
+        db.session.commit()
+    with first.app_context():
+        assert [post.title for post in latest_posts(1, 10).items] == ["New"]
+        cache.clear()
+        db.engine.dispose()
+    with second.app_context():
+        db.engine.dispose()

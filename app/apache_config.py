@@ -1,0 +1,259 @@
+"""``flask apache-config``: render an Apache vhost for this checkout and machine.
+
+The templates live in ``deploy/apache/``. Everything machine-specific (paths,
+names, ports, certificate) is an option here, so nobody edits a rendered file.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import click
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = PROJECT_ROOT / "deploy" / "apache"
+MOD_WSGI = Path("/usr/lib/apache2/modules/mod_wsgi.so")
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+SNAKEOIL_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
+SNAKEOIL_KEY = "/etc/ssl/private/ssl-cert-snakeoil.key"
+_MOUNT = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_HOST = re.compile(r"^[A-Za-z0-9.-]+$")
+
+
+class DeployError(click.ClickException):
+    """A problem with the options or the machine, told in one line."""
+
+
+@dataclass(frozen=True)
+class VhostSettings:
+    server_name: str
+    venv: str
+    project: str
+    mount: str = ""
+    cert: str = SNAKEOIL_CERT
+    key: str = SNAKEOIL_KEY
+    processes: int = 2
+    threads: int = 5
+    user: str = "www-data"
+    group: str = "www-data"
+    http_port: int = 80
+    https_port: int = 443
+    site_name: str = "flaskapp"
+    log_dir: str = "${APACHE_LOG_DIR}"
+    document_root: str = "/var/www/html"
+    acme_root: str = "/var/www/html"
+    wsgi_python: str = "3"
+
+    @property
+    def template(self) -> str:
+        return "flaskapp-mixed.conf.j2" if self.mount else "flaskapp.conf.j2"
+
+
+def render_vhost(settings: VhostSettings) -> str:
+    """The vhost configuration for ``settings``, as Apache will read it."""
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # Apache configuration, not HTML
+    )
+    context = asdict(settings)
+    context.update(
+        group_name=settings.site_name,
+        # Debian's ports.conf already listens on 80 and 443.
+        listen_http=settings.http_port != 80,
+        listen_https=settings.https_port != 443,
+        https_port_suffix="" if settings.https_port == 443 else f":{settings.https_port}",
+    )
+    return environment.get_template(settings.template).render(context)
+
+
+def python_version_of_venv(venv: Path) -> str:
+    """The full version (``3.11.2``) of the Python a virtual environment was made with."""
+    config = venv / "pyvenv.cfg"
+    if not config.is_file():
+        raise DeployError(f"{venv} is not a virtual environment (no pyvenv.cfg)")
+    match = re.search(
+        r"^(?:version|version_info)\s*=\s*(\d+\.\d+\.\d+)", config.read_text(), re.MULTILINE
+    )
+    if not match:
+        raise DeployError(f"cannot tell which Python made {venv} (no version in pyvenv.cfg)")
+    return match[1]
+
+
+def python_version_of(interpreter: Path) -> str | None:
+    """The full version of ``interpreter``, or None if it cannot be run."""
+    try:
+        result = subprocess.run(
+            [str(interpreter), "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def python_version_of_mod_wsgi(module: Path = MOD_WSGI) -> str | None:
+    """``major.minor`` of the Python that mod_wsgi embeds, or None if not installed."""
+    if not module.exists():
+        return None
+    try:
+        linked = subprocess.run(
+            ["ldd", str(module)], capture_output=True, text=True, timeout=10
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        linked = ""
+    match = re.search(r"libpython(\d+)\.(\d+)", linked) or re.search(
+        rb"libpython(\d+)\.(\d+)", module.read_bytes()
+    )
+    if not match:
+        return None
+    major, minor = (part.decode() if isinstance(part, bytes) else part for part in match.groups())
+    return f"{major}.{minor}"
+
+
+def check_venv_matches_mod_wsgi(
+    venv: Path, module: Path = MOD_WSGI, system_python: Path = SYSTEM_PYTHON
+) -> str:
+    """Refuse a venv not made with the Python that mod_wsgi embeds; return its version.
+
+    Debian's mod_wsgi links the system libpython, so the venv must come from
+    /usr/bin/python3: a venv of another 3.x (or of a pyenv build of the same
+    3.x) fails at import time, or later with missing modules.
+    """
+    venv_version = python_version_of_venv(venv)
+    wsgi_minor = python_version_of_mod_wsgi(module)
+    if wsgi_minor is None:
+        click.echo(
+            f"warning: {module} not found (apt-get install libapache2-mod-wsgi-py3); "
+            f"cannot check the venv's Python {venv_version} against it",
+            err=True,
+        )
+        return venv_version
+    fix = f"recreate it with: {system_python} -m venv {venv}"
+    if not venv_version.startswith(wsgi_minor + "."):
+        raise DeployError(
+            f"the venv {venv} uses Python {venv_version} but mod_wsgi embeds Python "
+            f"{wsgi_minor}; {fix}"
+        )
+    system_version = python_version_of(system_python)
+    if system_version and system_version != venv_version:
+        raise DeployError(
+            f"the venv {venv} was made with Python {venv_version}, not with "
+            f"{system_python} ({system_version}) that mod_wsgi embeds; {fix}"
+        )
+    return venv_version
+
+
+def _port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise click.BadParameter("must be between 1 and 65535")
+    return value
+
+
+@click.command("apache-config")
+@click.option("--server-name", required=True, help="The site's host name, e.g. example.com.")
+@click.option(
+    "--venv",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The virtual environment made with /usr/bin/python3 (mod_wsgi's python-home).",
+)
+@click.option(
+    "--mount",
+    default="",
+    help="Serve the app under this path (e.g. /app) "
+    "with a static site at /; default: the app at /.",
+)
+@click.option(
+    "--document-root",
+    default="/var/www/html",
+    show_default=True,
+    help="The static site's folder (with --mount).",
+)
+@click.option("--cert", default=SNAKEOIL_CERT, show_default=True, help="TLS certificate (PEM).")
+@click.option("--key", default=SNAKEOIL_KEY, show_default=True, help="TLS private key (PEM).")
+@click.option("--processes", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=5, show_default=True, type=click.IntRange(1, 100))
+@click.option("--user", default="www-data", show_default=True, help="Daemon processes run as.")
+@click.option("--group", default=None, help="Daemon group (default: same as --user).")
+@click.option(
+    "--http-port", default=80, show_default=True, type=int, callback=lambda c, p, v: _port(v)
+)
+@click.option(
+    "--https-port", default=443, show_default=True, type=int, callback=lambda c, p, v: _port(v)
+)
+@click.option(
+    "--site-name",
+    default="flaskapp",
+    show_default=True,
+    help="Names the daemon process group and the log files.",
+)
+@click.option("--log-dir", default="${APACHE_LOG_DIR}", show_default=True)
+@click.option(
+    "--project",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=PROJECT_ROOT,
+    help="The checkout to serve (default: this one).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+def apache_config_command(**options: object) -> None:
+    """Render the Apache vhost (HTTPS, mod_wsgi daemon mode) for this machine."""
+    settings = settings_from_options(options)
+    text = render_vhost(settings)
+    output = options["output"]
+    if isinstance(output, Path):
+        output.write_text(text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        sys.stdout.write(text)
+
+
+def settings_from_options(options: dict[str, object]) -> VhostSettings:
+    """Validate the command's options into VhostSettings."""
+    server_name = str(options["server_name"])
+    if not _HOST.match(server_name):
+        raise DeployError(f"--server-name {server_name!r} is not a host name")
+    mount = str(options["mount"] or "").rstrip("/")
+    if mount and not _MOUNT.match(mount):
+        raise DeployError(f"--mount {mount!r} must look like /app (letters, digits, . _ ~ -)")
+    site_name = str(options["site_name"])
+    if not _NAME.match(site_name):
+        raise DeployError(f"--site-name {site_name!r} may hold only letters, digits, _ and -")
+    venv = Path(str(options["venv"])).absolute()
+    project = Path(str(options["project"])).absolute()
+    if not (project / "wsgi_app.wsgi").is_file():
+        raise DeployError(f"{project} has no wsgi_app.wsgi: --project must be the checkout")
+    wsgi_python = check_venv_matches_mod_wsgi(venv)
+    user = str(options["user"])
+    return VhostSettings(
+        server_name=server_name,
+        venv=str(venv),
+        project=str(project),
+        mount=mount,
+        cert=str(options["cert"]),
+        key=str(options["key"]),
+        processes=int(str(options["processes"])),
+        threads=int(str(options["threads"])),
+        user=user,
+        group=str(options["group"] or user),
+        http_port=int(str(options["http_port"])),
+        https_port=int(str(options["https_port"])),
+        site_name=site_name,
+        log_dir=str(options["log_dir"]),
+        document_root=str(options["document_root"]),
+        wsgi_python=wsgi_python,
+    )
