@@ -199,6 +199,12 @@ def _port(value: int) -> int:
 )
 @click.option("--log-dir", default="${APACHE_LOG_DIR}", show_default=True)
 @click.option(
+    "--acme-root",
+    default="/var/www/html",
+    show_default=True,
+    help="Where certbot's HTTP-01 challenge files are served from on port 80.",
+)
+@click.option(
     "--project",
     type=click.Path(file_okay=False, path_type=Path),
     default=PROJECT_ROOT,
@@ -255,5 +261,6 @@ def settings_from_options(options: dict[str, object]) -> VhostSettings:
         site_name=site_name,
         log_dir=str(options["log_dir"]),
         document_root=str(options["document_root"]),
+        acme_root=str(options["acme_root"]),
         wsgi_python=wsgi_python,
     )

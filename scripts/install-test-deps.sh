@@ -10,6 +10,9 @@ packages=(
     mariadb-server           # the database tests, again on MariaDB
     mariadb-client
     redis-server             # the shared cache and rate-limit store
+    apache2                  # the deployment suite: a private Apache instance
+    libapache2-mod-wsgi-py3  # mod_wsgi, embedding Debian's /usr/bin/python3
+    openssl                  # the test certificate
 )
 
 missing=()

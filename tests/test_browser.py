@@ -6,7 +6,9 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from werkzeug.serving import make_server
@@ -58,14 +60,19 @@ def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
         db.engine.dispose()
 
 
-@pytest.fixture
-def page(live_server: str):  # noqa: ANN201
+@contextmanager
+def browser_page(base_url: str, **context_options: object) -> Iterator:
+    """A Chromium page whose relative URLs resolve against ``base_url``.
+
+    Fails the test if the page logged a console error (a CSP violation, a
+    missing asset).
+    """
     _require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=live_server)
+        context = browser.new_context(base_url=base_url, **context_options)
         page = context.new_page()
         page.set_default_timeout(15_000)
         errors: list[str] = []
@@ -75,31 +82,42 @@ def page(live_server: str):  # noqa: ANN201
         assert errors == [], f"console errors: {errors}"
 
 
+@pytest.fixture
+def page(live_server: str):  # noqa: ANN201
+    with browser_page(live_server) as page:
+        yield page
+
+
 def test_register_log_in_write_a_post_see_it_and_log_out(page) -> None:  # noqa: ANN001
+    register_write_and_log_out(page, mount="")
+
+
+def register_write_and_log_out(page, mount: str, username: str = "browser_user") -> None:  # noqa: ANN001
+    """The whole journey of a new user, as a person clicks through it."""
     from playwright.sync_api import expect
 
-    page.goto("/")
+    page.goto(f"{mount}/")
     expect(page.get_by_role("heading", name="Latest posts")).to_be_visible()
     # The stylesheet is ours and it loaded.
     assert page.evaluate("getComputedStyle(document.body).fontFamily") != "Times New Roman"
 
     page.get_by_role("link", name="Register").click()
-    page.get_by_label("Username").fill("browser_user")
-    page.get_by_label("Email").fill("Browser.User@Example.com")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Email").fill(f"{username}@Example.com")
     page.get_by_label("Password", exact=True).fill("a long enough passphrase")
     page.get_by_label("Repeat password").fill("a long enough passphrase")
     page.get_by_role("button", name="Create account").click()
-    expect(page.locator(".nav-user")).to_have_text("browser_user")
+    expect(page.locator(".nav-user")).to_have_text(username)
 
     # Log out, then log in again with the email address.
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_text("You have been logged out.")).to_be_visible()
     expect(page.locator(".nav-user")).to_have_count(0)
     page.get_by_role("link", name="Log in", exact=True).click()
-    page.get_by_label("Username or email").fill("browser.user@example.com")
+    page.get_by_label("Username or email").fill(f"{username.upper()}@example.com")
     page.get_by_label("Password").fill("a long enough passphrase")
     page.get_by_role("button", name="Log in").click()
-    expect(page.locator(".nav-user")).to_have_text("browser_user")
+    expect(page.locator(".nav-user")).to_have_text(username)
 
     page.get_by_role("link", name="New post").click()
     page.get_by_label("Title").fill("Hello from <Chromium>")
@@ -113,8 +131,9 @@ def test_register_log_in_write_a_post_see_it_and_log_out(page) -> None:  # noqa:
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("link", name="Log in", exact=True)).to_be_visible()
     # Logged out for real: writing a post asks to log in again.
-    page.goto("/posts/new")
-    expect(page).to_have_url("/auth/login?next=%2Fposts%2Fnew", ignore_case=True)
+    page.goto(f"{mount}/posts/new")
+    next_url = quote(f"{mount}/posts/new", safe="")
+    expect(page).to_have_url(f"{mount}/auth/login?next={next_url}", ignore_case=True)
 
 
 def test_the_site_is_usable_on_a_phone_sized_screen(page) -> None:  # noqa: ANN001

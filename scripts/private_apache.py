@@ -1,0 +1,344 @@
+"""A private Apache + mod_wsgi instance serving this checkout, for tests and local checks.
+
+It runs the same vhost a sysadmin gets (rendered by ``flask apache-config``)
+inside a throwaway ServerRoot with its own ports, certificate, logs and
+sockets, so it never touches the machine's own Apache. Run as root: the
+mod_wsgi daemon processes drop to www-data.
+
+    python scripts/private_apache.py            # serve until Ctrl-C (make serve-apache)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+APACHE = Path("/usr/sbin/apache2")
+MODULES = Path("/usr/lib/apache2/modules")
+MOD_WSGI = MODULES / "mod_wsgi.so"
+DAEMON_USER = "www-data"
+# Short: Linux shows a daemon's display-name in at most the length of "/usr/sbin/apache2".
+SITE_NAME = "flasktest"
+# Built once per set of pins and kept between runs: it takes a while to install.
+VENV_CACHE = Path(os.environ.get("APACHE_VENV_CACHE", "/var/tmp/flaskapp-apache-venvs"))
+MODULES_NEEDED = [
+    "mpm_event",
+    "authz_core",
+    "authz_host",
+    "alias",
+    "dir",
+    "mime",
+    "headers",
+    "expires",
+    "filter",
+    "deflate",
+    "socache_shmcb",
+    "ssl",
+    "wsgi",
+]
+
+
+class ApacheUnavailable(RuntimeError):
+    """Something this machine lacks to run the private instance; the message says what."""
+
+
+def missing_prerequisites() -> str | None:
+    """Why a private instance cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "the private Apache must be started as root (its daemons drop to www-data)"
+    if not APACHE.exists():
+        return "apache2 is not installed (sudo make test-deps)"
+    if not MOD_WSGI.exists():
+        return "libapache2-mod-wsgi-py3 is not installed (sudo make test-deps)"
+    if not SYSTEM_PYTHON.exists():
+        return "/usr/bin/python3 is missing"
+    if subprocess.run(
+        [str(SYSTEM_PYTHON), "-c", "import ensurepip"], capture_output=True
+    ).returncode:
+        return "python3-venv is not installed for /usr/bin/python3 (sudo make test-deps)"
+    try:
+        pwd.getpwnam(DAEMON_USER)
+    except KeyError:
+        return f"there is no {DAEMON_USER} user"
+    return None
+
+
+def system_venv(requirements: Path = PROJECT / "requirements.txt") -> Path:
+    """A venv made with /usr/bin/python3 (the Python mod_wsgi embeds) holding the pins."""
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+    venv = VENV_CACHE / digest
+    stamp = venv / ".installed"
+    if stamp.exists():
+        return venv
+    VENV_CACHE.mkdir(parents=True, exist_ok=True)
+    VENV_CACHE.chmod(0o755)
+    shutil.rmtree(venv, ignore_errors=True)
+    subprocess.run([str(SYSTEM_PYTHON), "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-r", str(requirements)],
+        check=True,
+    )
+    stamp.touch()
+    return venv
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def readable_by_daemon(path: Path) -> bool:
+    """Can www-data read ``path`` (and search every folder above it)?"""
+    result = subprocess.run(
+        ["runuser", "-u", DAEMON_USER, "--", "test", "-r", str(path)], capture_output=True
+    )
+    return result.returncode == 0
+
+
+def make_certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    key.chmod(0o600)
+    return cert, key
+
+
+MAIN_CONF = """\
+# A private Apache: everything it writes stays under {root}.
+ServerRoot "{root}"
+ServerName localhost
+PidFile {root}/run/apache2.pid
+DefaultRuntimeDir {root}/run
+Mutex file:{root}/run default
+ErrorLog {root}/logs/error.log
+LogLevel warn
+LogFormat "%h %l %u %t \\"%r\\" %>s %O \\"%{{Referer}}i\\" \\"%{{User-Agent}}i\\"" combined
+User {user}
+Group {user}
+TypesConfig /etc/mime.types
+ServerTokens Prod
+{modules}
+SSLSessionCache shmcb:{root}/run/ssl_scache(512000)
+# mod_wsgi's daemon sockets, in this instance's own folder.
+WSGISocketPrefix {root}/run/wsgi
+Include {root}/site.conf
+"""
+
+
+@dataclass
+class PrivateApache:
+    """One private Apache instance; ``start()`` then ``stop()``."""
+
+    venv: Path
+    mount: str = ""
+    processes: int = 2
+    threads: int = 5
+    project: Path = PROJECT
+    environment: dict[str, str] = field(default_factory=dict)
+    root: Path = field(init=False)
+    http_port: int = field(init=False, default=0)
+    https_port: int = field(init=False, default=0)
+    cert: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="flaskapp-apache-"))
+        # www-data must reach the sockets and the document root in here.
+        self.root.chmod(0o755)
+        for name in ("run", "logs", "htdocs", "data"):
+            (self.root / name).mkdir(mode=0o755)
+        shutil.chown(self.root / "data", DAEMON_USER, DAEMON_USER)
+        self.cert, self.key = make_certificate(self.root)
+        self.http_port, self.https_port = free_port(), free_port()
+
+    @property
+    def base_url(self) -> str:
+        return f"https://localhost:{self.https_port}{self.mount}"
+
+    @property
+    def error_log(self) -> Path:
+        return self.root / "logs" / "error.log"
+
+    def render_site(self) -> str:
+        """The vhost, rendered by the same command a sysadmin runs."""
+        flask = Path(sys.executable).with_name("flask")
+        options = {
+            "--server-name": "localhost",
+            "--venv": self.venv,
+            "--project": self.project,
+            "--cert": self.cert,
+            "--key": self.key,
+            "--processes": self.processes,
+            "--threads": self.threads,
+            "--http-port": self.http_port,
+            "--https-port": self.https_port,
+            "--site-name": SITE_NAME,
+            "--log-dir": self.root / "logs",
+            "--document-root": self.root / "htdocs",
+            "--acme-root": self.root / "htdocs",
+        }
+        command = [str(flask), "--app", "wsgi", "apache-config"]
+        for option, value in options.items():
+            command += [option, str(value)]
+        if self.mount:
+            command += ["--mount", self.mount]
+        env = {**os.environ, "FLASK_CONFIG": "testing"}
+        result = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True)
+        if result.returncode:
+            raise ApacheUnavailable(f"flask apache-config failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def write_config(self) -> Path:
+        (self.root / "site.conf").write_text(self.render_site())
+        modules = "\n".join(
+            f"LoadModule {name}_module {MODULES}/mod_{name}.so" for name in MODULES_NEEDED
+        )
+        conf = self.root / "apache2.conf"
+        conf.write_text(MAIN_CONF.format(root=self.root, user=DAEMON_USER, modules=modules))
+        return conf
+
+    def app_environment(self) -> dict[str, str]:
+        """What the daemons see: production settings, a SQLite file they may write."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "TEST_"))}
+        env.update(
+            FLASK_CONFIG="production",
+            SECRET_KEY=hashlib.sha256(str(self.root).encode()).hexdigest(),
+            DATABASE_URL=f"sqlite:///{self.root}/data/app.db",
+            CACHE_DIR=str(self.root / "data" / "cache"),
+        )
+        env.update(self.environment)
+        return env
+
+    def apachectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(APACHE), "-f", str(self.root / "apache2.conf"), *args],
+            env=self.app_environment(),
+            capture_output=True,
+            text=True,
+            check=check,
+        )
+
+    def migrate(self) -> None:
+        """Build the schema as the sysadmin does: flask db upgrade, with the daemon's venv."""
+        subprocess.run(
+            [str(self.venv / "bin" / "flask"), "--app", "wsgi", "db", "upgrade"],
+            cwd=self.project,
+            env=self.app_environment(),
+            check=True,
+            capture_output=True,
+        )
+        for path in (self.root / "data").rglob("*"):
+            shutil.chown(path, DAEMON_USER, DAEMON_USER)
+
+    def start(self) -> PrivateApache:
+        self.write_config()
+        check = self.apachectl("-t", check=False)
+        if check.returncode:
+            raise ApacheUnavailable(f"apache2 -t refused the configuration: {check.stderr.strip()}")
+        self.migrate()
+        started = time.perf_counter()
+        self.apachectl("-k", "start")
+        self.wait_until_listening()
+        self.startup_seconds = time.perf_counter() - started
+        return self
+
+    def wait_until_listening(self, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.https_port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise ApacheUnavailable(f"Apache did not listen within {timeout}s: {self.tail_error_log()}")
+
+    def pid(self) -> int:
+        return int((self.root / "run" / "apache2.pid").read_text().strip())
+
+    def stop(self) -> None:
+        pid_file = self.root / "run" / "apache2.pid"
+        if pid_file.exists():
+            pid = self.pid()
+            self.apachectl("-k", "stop", check=False)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and _alive(pid):
+                time.sleep(0.1)
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def tail_error_log(self, lines: int = 20) -> str:
+        if not self.error_log.exists():
+            return "(no error log)"
+        return "\n".join(self.error_log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def main() -> int:
+    problem = missing_prerequisites()
+    if problem:
+        print(f"Cannot start a private Apache: {problem}", file=sys.stderr)
+        return 1
+    mount = os.environ.get("MOUNT", "")
+    apache = PrivateApache(venv=system_venv(), mount=mount).start()
+    print(f"Serving {PROJECT} at {apache.base_url}/ (HTTP on port {apache.http_port})")
+    print(f"Logs: {apache.root / 'logs'}. Ctrl-C stops it.")
+    stop = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    while not stop:
+        time.sleep(0.5)
+    apache.stop()
+    apache.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
