@@ -11,12 +11,13 @@ PORT ?= 5000
 TEST_MARIADB_URL ?=
 PYTEST_ARGS ?=
 
-.PHONY: help run test test-deps lint typecheck pins clean
+.PHONY: help run test test-deps serve-apache lint pins clean
 
 help:
 	@echo "make run        serve the app on http://$(HOST):$(PORT) (SQLite in instance/)"
 	@echo "make test       run the test suite (SQLite; MariaDB too if TEST_MARIADB_URL is set)"
 	@echo "make test-deps  install system packages and start services the full suite uses (root)"
+	@echo "make serve-apache  the app under a private Apache + mod_wsgi over HTTPS (root)"
 	@echo "make lint       ruff and mypy"
 	@echo "make pins       re-pin requirements.txt and requirements-dev.txt"
 
@@ -51,6 +52,11 @@ test: $(VENV)/.installed-dev
 test-deps:
 	@[ "$$(id -u)" = 0 ] || { echo "make test-deps installs system packages: run it as root (sudo make test-deps)"; exit 1; }
 	bash scripts/install-test-deps.sh
+
+# The same private Apache instance the tests use, by hand; MOUNT=/app for the mixed vhost.
+serve-apache: $(VENV)/.installed
+	@[ "$$(id -u)" = 0 ] || { echo "make serve-apache starts Apache: run it as root (sudo make serve-apache)"; exit 1; }
+	MOUNT=$(MOUNT) $(BIN)/python scripts/private_apache.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
