@@ -244,6 +244,13 @@ def settings_from_options(options: dict[str, object]) -> VhostSettings:
     if not (project / "wsgi_app.wsgi").is_file():
         raise DeployError(f"{project} has no wsgi_app.wsgi: --project must be the checkout")
     wsgi_python = check_venv_matches_mod_wsgi(venv)
+    for option in ("cert", "key"):
+        if not Path(str(options[option])).exists():
+            click.echo(
+                f"warning: --{option} {options[option]} does not exist yet; Apache will "
+                "refuse to start until it does (apt-get install ssl-cert for the default)",
+                err=True,
+            )
     user = str(options["user"])
     return VhostSettings(
         server_name=server_name,

@@ -1,0 +1,136 @@
+"""``flask apache-config``: the vhost rendered for a machine, and the checks it makes first."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskCliRunner
+
+from app.apache_config import MOD_WSGI, SYSTEM_PYTHON
+from tests.conftest import skip_or_fail
+
+
+@pytest.fixture(scope="module")
+def system_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty venv made with the Python Debian's mod_wsgi embeds."""
+    if not SYSTEM_PYTHON.exists() or not MOD_WSGI.exists():
+        skip_or_fail("needs /usr/bin/python3 and libapache2-mod-wsgi-py3 (sudo make test-deps)")
+    venv = tmp_path_factory.mktemp("venv") / "venv"
+    subprocess.run([str(SYSTEM_PYTHON), "-m", "venv", "--without-pip", str(venv)], check=True)
+    return venv
+
+
+def render(runner: FlaskCliRunner, *args: str):  # noqa: ANN201
+    return runner.invoke(args=["apache-config", "--server-name", "example.com", *args])
+
+
+def test_renders_the_flask_only_vhost(runner: FlaskCliRunner, system_venv: Path) -> None:
+    result = render(runner, "--venv", str(system_venv))
+    assert result.exit_code == 0, result.output
+    conf = result.output
+    project = Path(__file__).resolve().parent.parent
+    assert "<VirtualHost *:80>" in conf and "<VirtualHost *:443>" in conf
+    assert "Listen" not in conf  # Debian's ports.conf already listens on 80 and 443
+    assert f"python-home={system_venv}" in conf
+    assert f"python-path={project}" in conf
+    assert "processes=2 threads=5" in conf
+    assert "lang=C.UTF-8 locale=C.UTF-8" in conf
+    assert f"WSGIScriptAlias / {project}/wsgi_app.wsgi" in conf
+    assert f"Alias /static {project}/app/static" in conf
+    for directive in (
+        "WSGIPassAuthorization On",
+        "WSGIApplicationGroup %{GLOBAL}",
+        "WSGIRestrictEmbedded On",
+        "SSLProtocol -all +TLSv1.2 +TLSv1.3",
+        "SSLCertificateFile /etc/ssl/certs/ssl-cert-snakeoil.pem",
+        "Header always set Strict-Transport-Security",
+        "DeflateAlterETag NoChange",
+        "ErrorLog ${APACHE_LOG_DIR}/flaskapp-error.log",
+    ):
+        assert directive in conf, directive
+    assert "X-XSS-Protection" not in conf
+    assert '"https://example.com/$1"' in conf
+
+
+def test_renders_the_mixed_vhost_with_the_app_under_its_mount(
+    runner: FlaskCliRunner, system_venv: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "site.conf"
+    result = render(
+        runner,
+        "--venv",
+        str(system_venv),
+        "--mount",
+        "/app/",
+        "--https-port",
+        "8443",
+        "--http-port",
+        "8080",
+        "--processes",
+        "3",
+        "--threads",
+        "4",
+        "-o",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    conf = out.read_text()
+    assert "WSGIScriptAlias /app " in conf
+    assert "Alias /app/static " in conf
+    assert "DocumentRoot /var/www/html" in conf
+    assert "Listen 8080" in conf and "Listen 8443" in conf
+    assert '"https://example.com:8443/$1"' in conf
+    assert "processes=3 threads=4" in conf
+
+
+def test_refuses_a_venv_not_made_with_the_system_python(
+    runner: FlaskCliRunner, system_venv: Path, tmp_path: Path
+) -> None:
+    other = Path(shutil.which("python3") or sys.executable).resolve()
+    if other == SYSTEM_PYTHON.resolve():
+        pytest.skip("python3 on PATH is the system Python: no other interpreter to try")
+    venv = tmp_path / "other-venv"
+    subprocess.run([str(other), "-m", "venv", "--without-pip", str(venv)], check=True)
+    if (venv / "pyvenv.cfg").read_text() == (system_venv / "pyvenv.cfg").read_text():
+        pytest.skip("both interpreters are the same build")
+    result = render(runner, "--venv", str(venv))
+    assert result.exit_code == 1
+    assert "mod_wsgi embeds" in result.output
+    assert f"/usr/bin/python3 -m venv {venv}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--mount", "app"], "--mount 'app' must look like /app"),
+        (["--mount", "/a b"], "must look like /app"),
+        (["--site-name", "my site"], "--site-name 'my site' may hold only"),
+        (["--https-port", "70000"], "must be between 1 and 65535"),
+        (["--processes", "0"], "Invalid value for '--processes'"),
+    ],
+)
+def test_rejects_bad_options_with_a_clear_message(
+    runner: FlaskCliRunner, system_venv: Path, args: list[str], message: str
+) -> None:
+    result = render(runner, "--venv", str(system_venv), *args)
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_rejects_a_folder_that_is_not_a_venv(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    result = render(runner, "--venv", str(tmp_path))
+    assert result.exit_code == 1
+    assert "is not a virtual environment" in result.output
+
+
+def test_rejects_a_bad_server_name(runner: FlaskCliRunner, app: Flask, tmp_path: Path) -> None:
+    result = runner.invoke(
+        args=["apache-config", "--server-name", "exa mple;com", "--venv", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert "is not a host name" in result.output
