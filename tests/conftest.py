@@ -15,13 +15,15 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import delete, text
+from sqlalchemy import delete
+from sqlalchemy import text as sql
 
 from app import create_app
 from app.extensions import db
 from app.models import User
 
 PASSWORD = "correct horse battery"
+NAV_USER = re.compile(r'<a class="nav-user" href="[^"]*">([^<]*)</a>')
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
 
@@ -67,14 +69,14 @@ def empty_tables() -> None:
     with db.engine.begin() as connection:
         mysql = connection.dialect.name == "mysql"
         if mysql:
-            connection.execute(text("SET FOREIGN_KEY_CHECKS = 0"))
+            connection.execute(sql("SET FOREIGN_KEY_CHECKS = 0"))
         for table in reversed(db.metadata.sorted_tables):
             if mysql:
-                connection.execute(text(f"TRUNCATE TABLE {table.name}"))
+                connection.execute(sql(f"TRUNCATE TABLE {table.name}"))
             else:
                 connection.execute(delete(table))
         if mysql:
-            connection.execute(text("SET FOREIGN_KEY_CHECKS = 1"))
+            connection.execute(sql("SET FOREIGN_KEY_CHECKS = 1"))
 
 
 @pytest.fixture
@@ -85,6 +87,20 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
+
+
+def fresh() -> None:
+    """End the test's own transaction, so it sees what requests have committed since.
+
+    Requests use their own sessions; on MariaDB (REPEATABLE READ) a transaction the
+    test left open would keep showing the snapshot taken when it started.
+    """
+    db.session.rollback()
+
+
+def text(response) -> str:  # noqa: ANN001
+    """A response's body as text."""
+    return response.get_data(as_text=True)
 
 
 def make_user(username: str = "alice", email: str | None = None, password: str = PASSWORD) -> User:

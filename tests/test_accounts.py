@@ -15,20 +15,9 @@ from app.accounts import LOGIN_FAILED
 from app.errors import CSRF_MESSAGE
 from app.extensions import db
 from app.models import Post, User
-from tests.conftest import PASSWORD, SiteSession, make_user
+from tests.conftest import NAV_USER, PASSWORD, SiteSession, fresh, make_user, text
 
 pytestmark = pytest.mark.db
-
-NAV_USER = re.compile(r'<a class="nav-user" href="[^"]*">([^<]*)</a>')
-
-
-def fresh() -> None:
-    """End the test's own transaction, so it sees what requests have committed since.
-
-    Requests use their own sessions; on MariaDB (REPEATABLE READ) a transaction the
-    test left open would keep showing the snapshot taken when it started.
-    """
-    db.session.rollback()
 
 
 def user_count() -> int:
@@ -39,10 +28,6 @@ def user_count() -> int:
 def find_user(username: str) -> User | None:
     fresh()
     return db.session.scalar(select(User).where(User.username_key == username.lower()))
-
-
-def text(response) -> str:  # noqa: ANN001
-    return response.get_data(as_text=True)
 
 
 def nav_user(page: str) -> str | None:

@@ -14,13 +14,9 @@ from app import create_app
 from app.errors import CSRF_MESSAGE, MESSAGES
 from app.extensions import db
 from app.models import Post, User
-from tests.conftest import PASSWORD, SiteSession, make_user
+from tests.conftest import PASSWORD, SiteSession, make_user, text
 
 SECRET_DETAIL = "database password is hunter2"
-
-
-def text(response) -> str:  # noqa: ANN001
-    return response.get_data(as_text=True)
 
 
 def assert_error_page(response, code: int, message: str) -> None:  # noqa: ANN001

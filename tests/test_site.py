@@ -14,24 +14,14 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Post, User
-from tests.conftest import SiteSession, csrf_token_from, make_user
+from tests.conftest import NAV_USER, SiteSession, csrf_token_from, fresh, make_user, text
 
 pytestmark = pytest.mark.db
 
 BASE_TIME = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
 XSS_TITLE = "<script>alert(1)</script>"
 ESCAPED_XSS_TITLE = "&lt;script&gt;alert(1)&lt;/script&gt;"
-NAV_USER = re.compile(r'<a class="nav-user" href="[^"]*">([^<]*)</a>')
 URL_ATTRIBUTE = re.compile(r'\b(?:href|src|action)="([^"]*)"')
-
-
-def fresh() -> None:
-    """End the test's own transaction, so it sees what requests have committed since.
-
-    Requests use their own sessions; on MariaDB (REPEATABLE READ) a transaction the
-    test left open would keep showing the snapshot taken when it started.
-    """
-    db.session.rollback()
 
 
 def post_count() -> int:
@@ -61,10 +51,6 @@ def logged_in(app: Flask, username: str = "alice") -> SiteSession:
     response = session.login(username)
     assert response.status_code == 302, "log-in failed"
     return session
-
-
-def text(response) -> str:  # noqa: ANN001
-    return response.get_data(as_text=True)
 
 
 def nav_user(page: str) -> str | None:
