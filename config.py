@@ -15,6 +15,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from dotenv import load_dotenv
+
 # Values that appear in examples and tutorials; a production key must not be one.
 KNOWN_WEAK_SECRETS = frozenset(
     {
@@ -48,14 +50,17 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int, minimum: int = 0, maximum: int = 2**31 - 1) -> int:
     value = _env(name)
     if value is None:
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a whole number, got {value!r}") from exc
+    if not minimum <= number <= maximum:
+        raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {number}")
+    return number
 
 
 class BaseConfig:
@@ -72,13 +77,13 @@ class BaseConfig:
         self.SQLALCHEMY_RECORD_QUERIES = False
 
         # Bodies larger than this are refused with 413 before they are parsed.
-        self.MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
+        self.MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024)
 
-        self.POSTS_PER_PAGE = _env_int("POSTS_PER_PAGE", 10)
+        self.POSTS_PER_PAGE = _env_int("POSTS_PER_PAGE", 10, minimum=1, maximum=100)
         # Werkzeug's default (scrypt); tests use a cheaper cost.
         self.PASSWORD_HASH_METHOD = "scrypt"
         self.API_TOKEN_LIFETIME = timedelta(
-            seconds=_env_int("API_TOKEN_LIFETIME_SECONDS", 24 * 3600)
+            seconds=_env_int("API_TOKEN_LIFETIME_SECONDS", 24 * 3600, minimum=60, maximum=365 * 24 * 3600)
         )
 
         # Sessions and cookies. Secure cookies need HTTPS; production forces it.
@@ -101,9 +106,9 @@ class BaseConfig:
         # If the shared store is down, count in memory rather than fail requests.
         self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
         self.RATELIMIT_SWALLOW_ERRORS = True
+        # Password guesses (site log-in and POST /api/tokens share it) and registrations.
         self.RATELIMIT_LOGIN = _env("RATELIMIT_LOGIN", "5 per minute")
         self.RATELIMIT_REGISTER = _env("RATELIMIT_REGISTER", "10 per hour")
-        self.RATELIMIT_TOKENS = _env("RATELIMIT_TOKENS", "10 per minute")
 
         # Cache: one process by default, Redis when CACHE_REDIS_URL is set.
         redis_url = _env("CACHE_REDIS_URL")
@@ -123,15 +128,22 @@ class BaseConfig:
 
 def engine_options(database_url: str | None) -> dict[str, object]:
     """Connection pool settings suited to the database behind ``database_url``."""
+    # Error messages must not carry row values (password hashes, session tokens)
+    # into the logs.
+    common: dict[str, object] = {"hide_parameters": True}
+    if database_url and database_url.startswith("sqlite"):
+        # Wait for a writer in another thread or process instead of failing at once.
+        return {**common, "connect_args": {"timeout": 15}}
     if database_url and database_url.startswith("mysql"):
         return {
+            **common,
             # Detect connections the server closed (wait_timeout) before using them.
             "pool_pre_ping": True,
             "pool_recycle": 280,
             # Fail fast instead of hanging a request when the server is unreachable.
             "connect_args": {"connect_timeout": 3, "read_timeout": 10, "write_timeout": 10},
         }
-    return {}
+    return common
 
 
 class DevelopmentConfig(BaseConfig):
@@ -210,11 +222,28 @@ CONFIGS: dict[str, type[BaseConfig]] = {
 }
 
 
+def load_dotenv_file() -> None:
+    """Load the project's own .env (the real environment wins).
+
+    Done here rather than left to the ``flask`` command, so mod_wsgi and any
+    WSGI server see the same settings.
+    """
+    load_dotenv(PROJECT_ROOT / ".env")
+
+
+def config_name_from_env(default: str) -> str:
+    """FLASK_CONFIG from the environment or .env, else ``default``."""
+    load_dotenv_file()
+    return _env("FLASK_CONFIG") or default
+
+
 def load_config(name: str | None = None) -> BaseConfig:
     """Instantiate the configuration called ``name`` (validate it once overridden).
 
-    ``name`` defaults to ``FLASK_CONFIG``, then to ``development``.
+    ``name`` defaults to ``FLASK_CONFIG`` (from the environment or .env), then
+    to ``development``.
     """
+    load_dotenv_file()
     name = (name or _env("FLASK_CONFIG") or "development").strip().lower()
     try:
         config_class = CONFIGS[name]

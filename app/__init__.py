@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dotenv import load_dotenv
 from flask import Flask
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -17,13 +16,9 @@ def create_app(config_name: str | None = None) -> Flask:
     None, ``FLASK_CONFIG`` decides. Raises ``config.ConfigError`` naming the
     setting when the configuration is unusable.
     """
-    # The project's own .env, so mod_wsgi and plain imports see it too; the real
-    # environment wins.
-    load_dotenv(PROJECT_ROOT / ".env")
-
     from config import load_config
 
-    from . import accounts, api, cli, errors, extensions, logs, site, static_urls
+    from . import accounts, api, cli, converters, errors, extensions, logs, site, static_urls
 
     app = Flask(
         __name__, instance_path=str(PROJECT_ROOT / "instance"), instance_relative_config=True
@@ -36,6 +31,7 @@ def create_app(config_name: str | None = None) -> Flask:
     # First, so its request id and timer are set before any other hook runs.
     logs.init_app(app)
     extensions.init_app(app)
+    converters.init_app(app)
     site.init_app(app)
     accounts.init_app(app)
     api.init_app(app)

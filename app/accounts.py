@@ -7,7 +7,6 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     Flask,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -23,18 +22,17 @@ from flask_login import (
     user_loaded_from_cookie,
 )
 from sqlalchemy import select
-from werkzeug.security import check_password_hash
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from .extensions import db, limiter, login_manager
+from .extensions import db, login_manager
 from .forms import LoginForm, RegistrationForm
 from .models import User
+from .rate_limits import password_guesses, registrations
 from .validation import normalize_email
 
 bp = Blueprint("accounts", __name__, url_prefix="/auth")
 
-# Checked against when the user does not exist, so both failures take as long.
-_DUMMY_HASH = "scrypt:32768:8:1$dummysaltvalue00$" + "0" * 128
 LOGIN_FAILED = "Invalid username, email or password."
 
 
@@ -68,16 +66,8 @@ def is_safe_next(target: str | None) -> bool:
     return not parts.scheme and not parts.netloc
 
 
-def _login_limit() -> str:
-    return str(current_app.config["RATELIMIT_LOGIN"])
-
-
-def _register_limit() -> str:
-    return str(current_app.config["RATELIMIT_REGISTER"])
-
-
 @bp.route("/register", methods=["GET", "POST"])
-@limiter.limit(_register_limit, methods=["POST"])
+@registrations
 def register() -> Response | str:
     """Create an account, then log the new user in."""
     if current_user.is_authenticated:
@@ -90,7 +80,13 @@ def register() -> Response | str:
             password=form.password.data,
         )
         db.session.add(user)
-        db.session.commit()
+        try:
+            db.session.commit()
+        except IntegrityError:
+            # Someone registered the same name between the form's check and now.
+            db.session.rollback()
+            form.username.errors = [*form.username.errors, "That username or email is taken."]
+            return render_template("accounts/register.html", form=form)
         session.clear()
         login_user(user)
         flash(f"Welcome, {user.username}! Your account is ready.", "success")
@@ -99,18 +95,15 @@ def register() -> Response | str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@password_guesses
 def login() -> Response | str:
     """Log in with a username or an email address."""
     if current_user.is_authenticated:
         return redirect(url_for("site.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = User.find_by_login(form.login.data or "")
-        password = form.password.data or ""
-        if user is None:
-            check_password_hash(_DUMMY_HASH, password)
-        elif user.check_password(password):
+        user = User.authenticate(form.login.data or "", form.password.data or "")
+        if user is not None:
             # A fresh session on log in: nothing set before it survives.
             session.clear()
             login_user(user, remember=bool(form.remember.data))

@@ -24,6 +24,7 @@ SNAKEOIL_KEY = "/etc/ssl/private/ssl-cert-snakeoil.key"
 _MOUNT = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _HOST = re.compile(r"^[A-Za-z0-9.-]+$")
+_UNSAFE_PATH = re.compile(r"[\s\"'\\]")
 
 
 class DeployError(click.ClickException):
@@ -241,14 +242,24 @@ def settings_from_options(options: dict[str, object]) -> VhostSettings:
         raise DeployError(f"--site-name {site_name!r} may hold only letters, digits, _ and -")
     venv = Path(str(options["venv"])).absolute()
     project = Path(str(options["project"])).absolute()
+    for option in ("venv", "project", "cert", "key", "log_dir", "document_root", "acme_root"):
+        value = str(
+            venv if option == "venv" else project if option == "project" else options[option]
+        )
+        if _UNSAFE_PATH.search(value):
+            raise DeployError(
+                f"--{option.replace('_', '-')} {value!r}: Apache paths here may not hold "
+                "spaces, quotes or backslashes"
+            )
     if not (project / "wsgi_app.wsgi").is_file():
         raise DeployError(f"{project} has no wsgi_app.wsgi: --project must be the checkout")
     wsgi_python = check_venv_matches_mod_wsgi(venv)
     for option in ("cert", "key"):
         if not Path(str(options[option])).exists():
             click.echo(
-                f"warning: --{option} {options[option]} does not exist yet; Apache will "
-                "refuse to start until it does (apt-get install ssl-cert for the default)",
+                f"warning: --{option} {options[option]} cannot be found (or read by this "
+                "user); Apache refuses to start without it (apt-get install ssl-cert "
+                "gives the default one)",
                 err=True,
             )
     user = str(options["user"])

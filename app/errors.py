@@ -6,9 +6,11 @@ from flask import Flask, current_app, render_template, request
 from flask.wrappers import Response
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .api.errors import error_response
+from .logs import loggable_path
 
 # What a person sees on the site for each status we answer with on purpose.
 MESSAGES = {
@@ -17,7 +19,6 @@ MESSAGES = {
     404: "There is nothing at this address. It may have moved or been deleted.",
     405: "That action is not available at this address.",
     413: "What you sent is larger than this site accepts.",
-    429: "Too many attempts. Please wait a minute and try again.",
     500: "Something went wrong on our side. It has been logged; please try again later.",
 }
 CSRF_MESSAGE = "Your form expired or did not come from this site. Please reload and try again."
@@ -43,20 +44,25 @@ def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
     if _wants_json():
         response = error_response(code, message, getattr(error, "errors", None))
     else:
-        response = Response(
-            render_template(
-                "errors/error.html",
-                code=code,
-                title=error.name,
-                message=message,
-            ),
-            status=code,
-        )
+        response = Response(_error_page(code, error.name, message), status=code)
     # Keep Allow on 405, Retry-After on 429, WWW-Authenticate on 401.
     for name, value in error.get_headers():
         if name.lower() != "content-type":
             response.headers[name] = value
     return response
+
+
+def _error_page(code: int, title: str, message: str) -> str:
+    try:
+        return render_template("errors/error.html", code=code, title=title, message=message)
+    except Exception:
+        # The page itself failed (the database is down and the layout asks who is
+        # logged in, say): a bare page still beats Apache's.
+        current_app.logger.exception("the error page for %s failed", code)
+        return (
+            f"<!doctype html><title>{code} {escape(title)}</title>"
+            f"<h1>{code} {escape(title)}</h1><p>{escape(message)}</p>"
+        )
 
 
 def _site_message(error: HTTPException, code: int) -> str:
@@ -70,5 +76,5 @@ def _site_message(error: HTTPException, code: int) -> str:
 
 def handle_unexpected_error(error: Exception) -> Response | tuple[str, int]:
     """Log the traceback; show the person a plain 500 without it."""
-    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    current_app.logger.exception("unhandled error on %s %s", request.method, loggable_path())
     return handle_http_error(InternalServerError())

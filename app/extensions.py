@@ -1,12 +1,13 @@
 """Flask extensions, created unbound here and bound to an app in ``create_app``."""
 
+import hashlib
+import ipaddress
 import sqlite3
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 from flask_caching import Cache
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -32,10 +33,12 @@ class Base(DeclarativeBase):
 
 @event.listens_for(Engine, "connect")
 def _sqlite_enforces_foreign_keys(dbapi_connection: Any, connection_record: Any) -> None:
-    # SQLite ignores ON DELETE CASCADE unless asked, per connection.
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
+        # SQLite ignores ON DELETE CASCADE unless asked, per connection.
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Readers do not wait for a writer: mod_wsgi runs several processes.
+        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 
 
@@ -44,8 +47,30 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 cache = Cache()
-# Apache talks to the app directly, so the peer address is the client's own.
-limiter = Limiter(get_remote_address)
+
+
+def client_key() -> str:
+    """Who counts as one client for rate limits: the peer address.
+
+    Apache talks to the app directly, so the peer is the client itself (no
+    X-Forwarded-For to trust). An IPv6 client usually holds a whole /64, so the
+    /64 counts as one client.
+    """
+    address = request.remote_addr or "unknown"
+    if ":" in address:
+        try:
+            return str(ipaddress.ip_network(f"{address}/64", strict=False))
+        except ValueError:
+            return address
+    return address
+
+
+limiter = Limiter(client_key)
+
+
+def _session_fingerprint() -> str:
+    agent = request.headers.get("User-Agent", "")
+    return hashlib.sha512(f"{request.remote_addr}|{agent}".encode()).hexdigest()
 
 
 def init_app(app: Flask) -> None:
@@ -58,5 +83,9 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
     login_manager.login_message_category = "info"
-    # Rebuild the session if its IP/user agent fingerprint changes.
+    # A session whose client fingerprint (address and user agent) changes is
+    # dropped, remember cookie included.
     login_manager.session_protection = "strong"
+    # Flask-Login's own fingerprint trusts X-Forwarded-For, which any client can
+    # send: use the peer address Apache saw.
+    login_manager._session_identifier_generator = _session_fingerprint

@@ -16,14 +16,17 @@ from math import ceil
 from typing import Any, Generic, TypeVar
 
 from flask import has_app_context
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session, joinedload
 
 from .extensions import cache, db
 from .models import Post, User
 
 T = TypeVar("T")
-GENERATION_KEY = "listings:generation"
+# Bump when the cached dataclasses change shape: pickles of the old shape are
+# then never read back after a deploy.
+CACHE_FORMAT = 1
+GENERATION_KEY = f"listings:v{CACHE_FORMAT}:generation"
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,7 @@ def _generation() -> str:
 
 
 def _cached(key: tuple[Any, ...], load: Callable[[], Page[T]]) -> Page[T]:
-    full_key = "listings:" + _generation() + ":" + ":".join(map(str, key))
+    full_key = f"listings:v{CACHE_FORMAT}:{_generation()}:" + ":".join(map(str, key))
     page: Page[T] | None = cache.get(full_key)
     if page is None:
         page = load()
@@ -166,10 +169,23 @@ def invalidate() -> None:
     cache.set(GENERATION_KEY, secrets.token_hex(8), timeout=0)
 
 
-@event.listens_for(Session, "after_flush")
-def _note_listed_changes(session: Session, flush_context: Any) -> None:
-    changed = list(session.new) + list(session.dirty) + list(session.deleted)
-    if any(isinstance(obj, Post | User) for obj in changed):
+def _changes_a_listing(obj: object, session: Session) -> bool:
+    if isinstance(obj, Post):
+        return True
+    # A user's password or session token is not in any list; a new name is.
+    if isinstance(obj, User):
+        return obj in session.new or obj in session.deleted or _username_changed(obj)
+    return False
+
+
+def _username_changed(user: User) -> bool:
+    return bool(inspect(user).attrs.username.history.has_changes())
+
+
+@event.listens_for(Session, "before_flush")
+def _note_listed_changes(session: Session, flush_context: Any, instances: Any) -> None:
+    changed = [*session.new, *session.dirty, *session.deleted]
+    if any(_changes_a_listing(obj, session) for obj in changed):
         session.info["listings_changed"] = True
 
 

@@ -13,13 +13,14 @@ import sys
 import time
 import uuid
 from logging.handlers import WatchedFileHandler
+from urllib.parse import quote
 
 from flask import Flask, g, has_request_context, request
 from flask.wrappers import Response
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client's id is kept only if it is short and plain, so it cannot forge log lines.
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 LOG_FORMAT = "%(asctime)s %(levelname)s [pid %(process)d] [%(request_id)s] %(name)s: %(message)s"
 
 request_logger = logging.getLogger("app.request")
@@ -63,10 +64,15 @@ def configure_logging(app: Flask) -> None:
     logger.propagate = False
 
 
+def loggable_path() -> str:
+    """The request's path, re-quoted: a decoded %0A must not start a forged log line."""
+    return quote(request.script_root + request.path, safe="/:@!$&'()*+,;=-._~")
+
+
 def _start_request() -> None:
     g.request_started = time.perf_counter()
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    g.request_id = incoming if _VALID_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
 def _finish_request(response: Response) -> Response:
@@ -77,7 +83,7 @@ def _finish_request(response: Response) -> Response:
     request_logger.info(
         "%s %s %s %.1fms",
         request.method,
-        request.script_root + request.path,
+        loggable_path(),
         response.status_code,
         duration_ms,
     )

@@ -5,17 +5,19 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, select
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text, delete, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
+from .validation import normalize_email
 
 if TYPE_CHECKING:
     from .extensions import Base as Model
@@ -36,8 +38,12 @@ BODY_MAX = 10_000
 
 
 def utcnow() -> datetime:
-    """The current time, timezone-aware, in UTC."""
-    return datetime.now(UTC)
+    """The current time, timezone-aware, in UTC, to the second.
+
+    MariaDB's DATETIME keeps no fractions: dropping them here means a row reads
+    back exactly as it was written, on every database.
+    """
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -61,6 +67,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+@lru_cache(maxsize=4)
+def _hash_of_nothing(method: str) -> str:
+    return generate_password_hash(secrets.token_hex(16), method=method)
+
+
+def _dummy_hash() -> str:
+    """A real hash made with the configured method, to check unknown logins against."""
+    return _hash_of_nothing(current_app.config.get("PASSWORD_HASH_METHOD", "scrypt"))
 
 
 def new_session_token() -> str:
@@ -133,11 +149,25 @@ class User(UserMixin, Model):
     @classmethod
     def find_by_login(cls, login: str) -> User | None:
         """The user whose username or email is ``login``, ignoring case."""
-        key = login.strip().lower()
+        if "@" in login:
+            return db.session.scalar(select(cls).where(cls.email == normalize_email(login)))
+        key = normalize_username(login)
         if not key:
             return None
-        column = cls.email if "@" in key else cls.username_key
-        return db.session.scalar(select(cls).where(column == key))
+        return db.session.scalar(select(cls).where(cls.username_key == key))
+
+    @classmethod
+    def authenticate(cls, login: str, password: str) -> User | None:
+        """The user with this username or email and password, or None.
+
+        An unknown login costs a password hash too, so the time taken does not
+        tell whether an account exists.
+        """
+        user = cls.find_by_login(login)
+        if user is None:
+            check_password_hash(_dummy_hash(), password)
+            return None
+        return user if user.check_password(password) else None
 
 
 class Post(Model):
@@ -189,6 +219,8 @@ class ApiToken(Model):
         """Create a token for ``user``; returns the row and the only copy of the secret."""
         secret = secrets.token_urlsafe(32)
         now = utcnow()
+        # Expired tokens are useless: drop the user's old ones while we are here.
+        db.session.execute(delete(cls).where(cls.user_id == user.id, cls.expires_at <= now))
         token = cls(
             token_hash=hash_token(secret), user=user, created_at=now, expires_at=now + lifetime
         )

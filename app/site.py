@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 from . import listings
 from .extensions import db
 from .forms import PostForm
-from .models import MAX_ID, Post, User, normalize_username
+from .models import Post, User, normalize_username
 
 bp = Blueprint("site", __name__)
 
@@ -89,7 +89,7 @@ def _get_own_post(post_id: int) -> Post:
     return post
 
 
-@bp.route(f"/posts/<int(max={MAX_ID}):post_id>")
+@bp.route("/posts/<id:post_id>")
 def post_detail(post_id: int) -> str:
     post = _get_post(post_id)
     return render_template("site/post.html", post=post, can_edit=post.is_editable_by(current_user))
@@ -109,7 +109,7 @@ def post_create() -> Response | str:
     return render_template("site/post_form.html", form=form, post=None)
 
 
-@bp.route(f"/posts/<int(max={MAX_ID}):post_id>/edit", methods=["GET", "POST"])
+@bp.route("/posts/<id:post_id>/edit", methods=["GET", "POST"])
 @login_required
 def post_edit(post_id: int) -> Response | str:
     """Change a post's title or text (its author only)."""
@@ -124,7 +124,7 @@ def post_edit(post_id: int) -> Response | str:
     return render_template("site/post_form.html", form=form, post=post)
 
 
-@bp.route(f"/posts/<int(max={MAX_ID}):post_id>/delete", methods=["POST"])
+@bp.route("/posts/<id:post_id>/delete", methods=["POST"])
 @login_required
 def post_delete(post_id: int) -> Response:
     """Delete a post (its author only)."""

@@ -601,3 +601,45 @@ def test_rate_limit_is_configured_by_ratelimit_login(app: Flask, site: SiteSessi
     statuses = [site.client.post("/auth/login", data=attempt).status_code for _ in range(3)]
 
     assert statuses == [200, 200, 429]
+
+
+def test_a_copied_session_from_another_address_is_refused_even_with_x_forwarded_for(
+    app: Flask, user: User
+) -> None:
+    """Strong session protection fingerprints the peer address, not a header anyone can send."""
+    victim = app.test_client()
+    victim.environ_base["REMOTE_ADDR"] = "192.0.2.10"
+    SiteSession(victim).login()
+    cookie = victim.get_cookie("session")
+    assert cookie is not None
+
+    thief = app.test_client()
+    thief.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    thief.set_cookie("session", cookie.value)
+    response = thief.get("/posts/new", headers={"X-Forwarded-For": "192.0.2.10"})
+    assert response.status_code == 302
+    assert "/auth/login" in response.headers["Location"]
+
+
+def test_a_registration_that_loses_a_race_gets_a_form_error_not_a_500(
+    app: Flask, site: SiteSession, user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.forms import RegistrationForm
+
+    # As if alice registered between the form's uniqueness check and the insert.
+    monkeypatch.setattr(RegistrationForm, "validate_username", lambda form, field: None)
+    monkeypatch.setattr(RegistrationForm, "validate_email", lambda form, field: None)
+    response = site.register("alice")
+    assert response.status_code == 200
+    assert "That username or email is taken." in text(response)
+    assert user_count() == 1
+
+
+def test_log_in_by_email_matches_however_the_address_is_composed(app: Flask) -> None:
+    import unicodedata
+
+    make_user("jose", email="jos\u00e9@example.com")
+    session = SiteSession(app.test_client())
+    decomposed = unicodedata.normalize("NFD", "JOS\u00c9@EXAMPLE.COM")
+    response = session.login(decomposed)
+    assert response.status_code == 302

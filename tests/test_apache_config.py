@@ -112,6 +112,7 @@ def test_refuses_a_venv_not_made_with_the_system_python(
         (["--site-name", "my site"], "--site-name 'my site' may hold only"),
         (["--https-port", "70000"], "must be between 1 and 65535"),
         (["--processes", "0"], "Invalid value for '--processes'"),
+        (["--document-root", "/var/www/my site"], "may not hold spaces"),
     ],
 )
 def test_rejects_bad_options_with_a_clear_message(

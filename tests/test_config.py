@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -105,48 +106,68 @@ def test_production_refusal_is_one_line_without_a_traceback() -> None:
     ]
 
 
-def test_dotenv_in_the_project_folder_is_loaded_without_the_flask_command(tmp_path: Path) -> None:
-    """mod_wsgi imports the app like this: the project's own .env must be read."""
-    env_file = PROJECT / ".env"
-    if env_file.exists():
-        pytest.skip("a developer's own .env is present; not touching it")
-    env_file.write_text("FLASK_CONFIG=testing\nPOSTS_PER_PAGE=7\n")
-    try:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from wsgi import app; print(app.config['POSTS_PER_PAGE'], app.testing)",
-            ],
-            cwd=tmp_path,
-            env={**_clean_env(), "PYTHONPATH": str(PROJECT)},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    finally:
-        env_file.unlink()
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """A copy of the code, so tests can give it a .env or instance/config.py of its own."""
+    copy = tmp_path / "project"
+    copy.mkdir()
+    for name in ("app", "config.py", "wsgi.py", "wsgi_app.wsgi"):
+        source = PROJECT / name
+        if source.is_dir():
+            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, copy / name)
+    (copy / "instance").mkdir()
+    return copy
+
+
+def _python_in(project: Path, code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env={**_clean_env(), "PYTHONPATH": str(project)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_dotenv_in_the_project_folder_is_loaded_without_the_flask_command(
+    project_copy: Path, tmp_path: Path
+) -> None:
+    """mod_wsgi imports the app like this, from another folder: the project's .env counts."""
+    (project_copy / ".env").write_text("FLASK_CONFIG=testing\nPOSTS_PER_PAGE=7\n")
+    result = _python_in(
+        project_copy,
+        "from wsgi import app; print(app.config['POSTS_PER_PAGE'], app.testing)",
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["7", "True"]
 
 
-def test_instance_config_overrides_the_class(app_factory_with_instance) -> None:
-    app = app_factory_with_instance("POSTS_PER_PAGE = 3\n")
-    assert app.config["POSTS_PER_PAGE"] == 3
+def test_instance_config_overrides_the_class(project_copy: Path, tmp_path: Path) -> None:
+    (project_copy / "instance" / "config.py").write_text("POSTS_PER_PAGE = 3\n")
+    result = _python_in(
+        project_copy,
+        "from app import create_app; print(create_app('testing').config['POSTS_PER_PAGE'])",
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["3"]
 
 
-@pytest.fixture
-def app_factory_with_instance():
-    instance_config = PROJECT / "instance" / "config.py"
-    if instance_config.exists():
-        pytest.skip("a developer's own instance/config.py is present; not touching it")
-
-    def build(text: str):
-        instance_config.write_text(text)
-        return create_app("testing")
-
-    yield build
-    instance_config.unlink(missing_ok=True)
+def test_the_mod_wsgi_entry_point_defaults_to_production(
+    project_copy: Path, tmp_path: Path
+) -> None:
+    """Without FLASK_CONFIG, Apache must not serve development's published secret key."""
+    result = _python_in(
+        project_copy,
+        "import runpy; runpy.run_path('" + str(project_copy / "wsgi_app.wsgi") + "')",
+        tmp_path,
+    )
+    assert result.returncode != 0
+    assert "flaskapp: configuration error: SECRET_KEY is not set" in result.stderr
 
 
 def test_env_example_documents_every_variable_the_app_reads() -> None:
@@ -187,3 +208,19 @@ def test_production_shares_its_cache_between_processes_without_redis(
         db.engine.dispose()
     with second.app_context():
         db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("POSTS_PER_PAGE", "0", "POSTS_PER_PAGE must be between 1 and 100"),
+        ("API_TOKEN_LIFETIME_SECONDS", "9" * 30, "API_TOKEN_LIFETIME_SECONDS must be between"),
+        ("MAX_CONTENT_LENGTH", "lots", "MAX_CONTENT_LENGTH must be a whole number"),
+    ],
+)
+def test_out_of_range_numbers_are_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        create_app("testing")

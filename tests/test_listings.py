@@ -168,3 +168,16 @@ def test_a_write_in_one_process_is_seen_by_another_through_redis(
         db.session.commit()
     titles = [p["title"] for p in reader.get("/api/posts").get_json()["items"]]
     assert titles == ["From the other process"]
+
+
+def test_issuing_tokens_and_logging_out_keep_the_cached_lists(
+    client: FlaskClient, user: User, token: str
+) -> None:
+    from app.listings import GENERATION_KEY
+    from tests.conftest import basic_auth
+
+    client.get("/api/posts")
+    generation = cache.get(GENERATION_KEY)
+    assert client.post("/api/tokens", headers=basic_auth("alice")).status_code == 201
+    assert client.delete("/api/tokens", headers=bearer(token)).status_code == 204
+    assert cache.get(GENERATION_KEY) == generation

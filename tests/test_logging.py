@@ -102,3 +102,30 @@ def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
     env.update(PYTHONPATH=str(PROJECT), **extra)
     return env
+
+
+def test_a_newline_in_the_path_cannot_forge_a_log_line(tmp_path: Path) -> None:
+    log_file = tmp_path / "app.log"
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from app import create_app\n"
+            "c = create_app('testing').test_client()\n"
+            "c.get('/x%0A2026-01-01 00:00:00,000 INFO app.request: GET /admin 200 1.0ms')\n",
+        ],
+        cwd=PROJECT,
+        env=_env(LOG_FILE=str(log_file)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == 0, child.stderr
+    lines = [line for line in log_file.read_text().splitlines() if "app.request" in line]
+    assert len(lines) == 1
+    assert "/x%0A2026-01-01" in lines[0]
+
+
+def test_a_request_id_ending_in_a_newline_is_replaced(client: FlaskClient) -> None:
+    response = client.get("/", environ_overrides={"HTTP_X_REQUEST_ID": "abc\n"})
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])

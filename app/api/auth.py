@@ -37,8 +37,8 @@ def basic_auth_user() -> User:
     auth = request.authorization
     if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
         raise Unauthorized("Send your username and password with HTTP Basic auth.", "Basic")
-    user = User.find_by_login(auth.username)
-    if user is None or not user.check_password(auth.password):
+    user = User.authenticate(auth.username, auth.password)
+    if user is None:
         raise Unauthorized("Invalid username, email or password.", "Basic")
     return user
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import jsonify, request
@@ -41,13 +42,20 @@ def json_body() -> Any:
     if not request.is_json:
         raise ApiError(415, "Send the request body as JSON with Content-Type: application/json.")
     try:
-        return request.get_json()
+        data = request.get_json()
     except RecursionError:
         raise ApiError(400, "The JSON document is nested too deeply.") from None
     except UnsupportedMediaType:
         raise ApiError(415, "Send the request body as JSON.") from None
     except BadRequest:
         raise ApiError(400, "The request body is not valid JSON.") from None
+    try:
+        # JSON may escape lone UTF-16 surrogates ("\ud800") that no database
+        # or password hash accepts.
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise ApiError(400, "The JSON document holds text that is not valid Unicode.") from None
+    return data
 
 
 def load_body(schema: Schema) -> dict[str, Any]:

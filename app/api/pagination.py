@@ -31,6 +31,7 @@ def page_body(
             "first": link(1),
             "last": link(page.pages),
             "next": link(page.next_num),
-            "prev": link(page.page - 1 if page.page > 1 else None),
+            # Past the end, "prev" is the last page that has items.
+            "prev": link(min(page.prev_num, page.pages) if page.prev_num else None),
         },
     }

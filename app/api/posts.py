@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from .. import listings
 from ..extensions import db
-from ..models import MAX_ID, Post
+from ..models import Post
 from . import bp
 from .auth import current_api_user, token_required
 from .errors import ApiError, load_args, load_body
@@ -19,11 +19,9 @@ from .schemas import PageArgsSchema, PostCreateSchema, PostSchema, PostUpdateSch
 
 
 def _get_post_or_404(post_id: int) -> Post:
-    post = None
-    if post_id <= MAX_ID:
-        post = db.session.scalar(
-            select(Post).options(joinedload(Post.author)).where(Post.id == post_id)
-        )
+    post = db.session.scalar(
+        select(Post).options(joinedload(Post.author)).where(Post.id == post_id)
+    )
     if post is None:
         raise ApiError(404, f"There is no post with id {post_id}.")
     return post
@@ -44,7 +42,7 @@ def list_posts() -> dict[str, Any]:
     return page_body(page, PostSchema(), "api.list_posts")
 
 
-@bp.get("/posts/<int:post_id>")
+@bp.get("/posts/<id:post_id>")
 def get_post(post_id: int) -> dict[str, Any]:
     return PostSchema().dump(_get_post_or_404(post_id))
 
@@ -61,7 +59,7 @@ def create_post() -> tuple[dict[str, Any], int, dict[str, str]]:
     return PostSchema().dump(post), 201, {"Location": location}
 
 
-@bp.patch("/posts/<int:post_id>")
+@bp.patch("/posts/<id:post_id>")
 @token_required
 def update_post(post_id: int) -> dict[str, Any]:
     """Change the title or body of one of your own posts."""
@@ -73,7 +71,7 @@ def update_post(post_id: int) -> dict[str, Any]:
     return PostSchema().dump(post)
 
 
-@bp.delete("/posts/<int:post_id>")
+@bp.delete("/posts/<id:post_id>")
 @token_required
 def delete_post(post_id: int) -> tuple[str, int]:
     """Delete one of your own posts."""

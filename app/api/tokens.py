@@ -6,19 +6,16 @@ from typing import Any
 
 from flask import current_app, g
 
-from ..extensions import db, limiter
+from ..extensions import db
 from ..models import ApiToken
+from ..rate_limits import password_guesses
 from . import bp
 from .auth import basic_auth_user, token_required
 from .schemas import TokenSchema
 
 
-def _token_limit() -> str:
-    return str(current_app.config["RATELIMIT_TOKENS"])
-
-
 @bp.post("/tokens")
-@limiter.limit(_token_limit)
+@password_guesses
 def create_token() -> tuple[dict[str, Any], int]:
     """Exchange HTTP Basic credentials for a bearer token; only its hash is kept."""
     user = basic_auth_user()

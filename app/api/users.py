@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, url_for
+from flask import url_for
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .. import listings
-from ..extensions import db, limiter
-from ..models import MAX_ID, User, normalize_username
+from ..extensions import db
+from ..models import User, normalize_username
+from ..rate_limits import registrations
 from . import bp
 from .auth import current_api_user, token_required
 from .errors import ApiError, load_args, load_body
@@ -25,7 +26,7 @@ from .schemas import (
 
 
 def _get_user_or_404(user_id: int) -> User:
-    user = db.session.get(User, user_id) if user_id <= MAX_ID else None
+    user = db.session.get(User, user_id)
     if user is None:
         raise ApiError(404, f"There is no user with id {user_id}.")
     return user
@@ -39,12 +40,12 @@ def list_users() -> dict[str, Any]:
     return page_body(page, UserSchema(), "api.list_users")
 
 
-@bp.get("/users/<int:user_id>")
+@bp.get("/users/<id:user_id>")
 def get_user(user_id: int) -> dict[str, Any]:
     return UserSchema().dump(_get_user_or_404(user_id))
 
 
-@bp.get("/users/<int:user_id>/posts")
+@bp.get("/users/<id:user_id>/posts")
 def list_user_posts(user_id: int) -> dict[str, Any]:
     """One user's posts, newest first."""
     args = load_args(PageArgsSchema())
@@ -53,12 +54,8 @@ def list_user_posts(user_id: int) -> dict[str, Any]:
     return page_body(page, PostSchema(), "api.list_user_posts", user_id=user.id)
 
 
-def _register_limit() -> str:
-    return str(current_app.config["RATELIMIT_REGISTER"])
-
-
 @bp.post("/users")
-@limiter.limit(_register_limit)
+@registrations
 def create_user() -> tuple[dict[str, Any], int, dict[str, str]]:
     """Register a new account."""
     data = load_body(UserCreateSchema())

@@ -234,7 +234,7 @@ def test_documented_response_codes_are_exactly_those_the_api_answers_with(
     call(client, "delete", missing, headers=auth)
     call(client, "delete", one, headers=auth)
 
-    app.config["RATELIMIT_TOKENS"] = "2 per minute"
+    app.config["RATELIMIT_LOGIN"] = "2 per minute"
     call(client, "post", "/api/tokens", headers=basic_auth("alice"))
     call(client, "post", "/api/tokens", headers=basic_auth("alice", "wrong password"))
     call(client, "post", "/api/tokens", headers=basic_auth("alice"))

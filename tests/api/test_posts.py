@@ -540,3 +540,19 @@ def test_deleting_a_user_deletes_their_posts_in_the_database(
     listed = client.get("/api/posts").get_json()
     assert [item["id"] for item in listed["items"]] == [bobs["id"]]
     assert_json_error(client.get("/api/me", headers=bearer(token)), 401)
+
+
+def test_text_that_is_not_valid_unicode_is_a_400_not_a_500(client: FlaskClient, token: str) -> None:
+    response = client.post(
+        "/api/posts",
+        data='{"title": "\\ud800", "body": "text"}',
+        content_type="application/json",
+        headers=bearer(token),
+    )
+    body = assert_json_error(response, 400)
+    assert "not valid Unicode" in body["message"]
+
+
+@pytest.mark.parametrize("path", ["/api/posts/\u0661", "/api/users/\u0661", "/posts/\u0661"])
+def test_ids_in_other_scripts_digits_are_not_found(client: FlaskClient, post, path: str) -> None:  # noqa: ANN001
+    assert client.get(path).status_code == 404

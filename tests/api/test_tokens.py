@@ -176,15 +176,15 @@ def test_the_api_ignores_the_site_session_cookie(client: FlaskClient, site: Site
 def test_token_requests_over_the_limit_are_429_json_with_retry_after(
     app: Flask, client: FlaskClient, user: User
 ) -> None:
-    assert app.config["RATELIMIT_TOKENS"] == "10 per minute"
-    for _ in range(10):
+    assert app.config["RATELIMIT_LOGIN"] == "5 per minute"
+    for _ in range(5):
         assert client.post("/api/tokens", headers=basic_auth("alice", "guess")).status_code == 401
 
     # Even the right password is refused once the limit is reached.
     response = client.post("/api/tokens", headers=basic_auth("alice"))
 
     body = assert_json_error(response, 429)
-    assert "10 per 1 minute" in body["message"]
+    assert "5 per 1 minute" in body["message"]
     retry_after = int(response.headers["Retry-After"])
     assert 0 < retry_after <= 60
     assert db.session.scalar(select(func.count()).select_from(ApiToken)) == 0
@@ -193,11 +193,22 @@ def test_token_requests_over_the_limit_are_429_json_with_retry_after(
 def test_the_token_rate_limit_follows_the_configuration(
     app: Flask, client: FlaskClient, user: User
 ) -> None:
-    app.config["RATELIMIT_TOKENS"] = "2 per minute"
+    app.config["RATELIMIT_LOGIN"] = "2 per minute"
 
     statuses = [client.post("/api/tokens", headers=basic_auth("alice")).status_code for _ in "abc"]
 
     assert statuses == [201, 201, 429]
+
+
+def test_token_requests_and_site_log_ins_share_one_password_guess_limit(
+    app: Flask, client: FlaskClient, user: User, site: SiteSession
+) -> None:
+    app.config["RATELIMIT_LOGIN"] = "3 per minute"
+    for _ in range(2):
+        assert client.post("/api/tokens", headers=basic_auth("alice", "guess")).status_code == 401
+    assert site.login("alice", "wrong password").status_code == 200
+    assert site.login("alice").status_code == 429
+    assert_json_error(client.post("/api/tokens", headers=basic_auth("alice")), 429)
 
 
 def test_changing_the_password_revokes_every_api_token(

@@ -118,6 +118,12 @@ def test_list_users_page_past_the_end_is_200_with_no_items(client: FlaskClient) 
     assert body["links"]["next"] is None
 
 
+def test_prev_from_far_past_the_end_leads_to_the_last_page(client: FlaskClient) -> None:
+    make_users(3)
+    body = client.get("/api/users?page=50&per_page=2").get_json()
+    assert body["links"]["prev"] == "/api/users?page=2&per_page=2"
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [
