@@ -6,6 +6,7 @@ names, ports, certificate) is an option here, so nobody edits a rendered file.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -255,7 +256,9 @@ def settings_from_options(options: dict[str, object]) -> VhostSettings:
         raise DeployError(f"{project} has no wsgi_app.wsgi: --project must be the checkout")
     wsgi_python = check_venv_matches_mod_wsgi(venv)
     for option in ("cert", "key"):
-        if not Path(str(options[option])).exists():
+        # os.path.exists, not Path.exists: a private key's folder is unreadable
+        # to www-data, and that must give a warning, not a traceback.
+        if not os.path.exists(str(options[option])):
             click.echo(
                 f"warning: --{option} {options[option]} cannot be found (or read by this "
                 "user); Apache refuses to start without it (apt-get install ssl-cert "
