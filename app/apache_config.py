@@ -155,6 +155,23 @@ def check_venv_matches_mod_wsgi(
     return venv_version
 
 
+def warn_if_missing(option: str, path: str) -> None:
+    """Warn about a file that does not exist; stay quiet when it is merely unreadable.
+
+    The command runs as www-data, which may not look inside /etc/ssl/private.
+    """
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        click.echo(
+            f"warning: {option} {path} does not exist; Apache refuses to start without it "
+            "(apt-get install ssl-cert gives the default one)",
+            err=True,
+        )
+    except OSError:
+        pass
+
+
 def _port(value: int) -> int:
     if not 1 <= value <= 65535:
         raise click.BadParameter("must be between 1 and 65535")
@@ -256,15 +273,7 @@ def settings_from_options(options: dict[str, object]) -> VhostSettings:
         raise DeployError(f"{project} has no wsgi_app.wsgi: --project must be the checkout")
     wsgi_python = check_venv_matches_mod_wsgi(venv)
     for option in ("cert", "key"):
-        # os.path.exists, not Path.exists: a private key's folder is unreadable
-        # to www-data, and that must give a warning, not a traceback.
-        if not os.path.exists(str(options[option])):
-            click.echo(
-                f"warning: --{option} {options[option]} cannot be found (or read by this "
-                "user); Apache refuses to start without it (apt-get install ssl-cert "
-                "gives the default one)",
-                err=True,
-            )
+        warn_if_missing(f"--{option}", str(options[option]))
     user = str(options["user"])
     return VhostSettings(
         server_name=server_name,
