@@ -26,15 +26,15 @@ SECURITY_HEADERS = {
 }
 
 
-def daemon_processes(site: str = SITE_NAME) -> dict[int, str]:
-    """pid -> user of every mod_wsgi daemon process shown under its display-name."""
+def daemon_processes(apache: PrivateApache) -> dict[int, str]:
+    """pid -> user of the instance's mod_wsgi daemons, shown under their display-name."""
     listing = subprocess.run(
         ["ps", "-eo", "pid=,user=,args="], capture_output=True, text=True, check=True
     ).stdout
     found = {}
     for line in listing.splitlines():
         pid, user, args = line.split(None, 2)
-        if args.startswith(f"(wsgi:{site}) "):
+        if args.startswith(f"(wsgi:{SITE_NAME}) ") and f" {apache.root}/" in args:
             found[int(pid)] = user
     return found
 
@@ -66,7 +66,7 @@ def test_health_is_healthy_over_tls(web: Client) -> None:
 def test_requests_are_served_by_the_daemon_process_group_as_www_data(
     web: Client, apache: PrivateApache
 ) -> None:
-    daemons = daemon_processes()
+    daemons = daemon_processes(apache)
     assert len(daemons) == apache.processes
     assert set(daemons.values()) == {DAEMON_USER}
 
@@ -79,7 +79,7 @@ def test_requests_are_served_by_the_daemon_process_group_as_www_data(
         match = re.search(rf"\[pid (\d+)\] \[{request_id}\]", site_error_log(apache).read_text())
         pid = int(match[1]) if match else None
         time.sleep(0.05)
-    assert pid in daemon_processes(), "the request was not handled by a daemon process"
+    assert pid in daemon_processes(apache), "the request was not handled by a daemon process"
 
 
 def test_static_files_come_from_apache_with_long_caching(web: Client) -> None:
@@ -224,17 +224,17 @@ def test_touching_the_wsgi_file_reloads_the_app_without_restarting_apache(
     web: Client, apache: PrivateApache
 ) -> None:
     parent = apache.pid()
-    before = set(daemon_processes())
+    before = set(daemon_processes(apache))
     (apache.project / "wsgi_app.wsgi").touch()
     # The daemon notices on its next request and restarts before serving it.
     assert web.request("/api/health").status == 200
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and (
-        set(daemon_processes()) & before or len(daemon_processes()) < apache.processes
+        set(daemon_processes(apache)) & before or len(daemon_processes(apache)) < apache.processes
     ):
         web.request("/api/health")
         time.sleep(0.2)
-    after = set(daemon_processes())
+    after = set(daemon_processes(apache))
     assert not after & before, "the daemon processes were not restarted"
     assert len(after) == apache.processes
     assert apache.pid() == parent
@@ -250,7 +250,7 @@ def spare_apache() -> Iterator[PrivateApache]:
     strict=True,
     reason="Debian's mod_wsgi 4.9.4 unlinks the daemon socket and stops the daemons at once "
     "on a graceful restart: requests the old workers already accepted fail with 503 "
-    "(ENOENT, not retried) or 500 (daemon gone). See the issue note.",
+    "(ENOENT, not retried) or 500 (daemon gone): 5-21 of 900 here.",
 )
 def test_a_graceful_restart_drops_no_request(spare_apache: PrivateApache) -> None:
     web = Client(spare_apache)
@@ -261,11 +261,14 @@ def test_a_graceful_restart_drops_no_request(spare_apache: PrivateApache) -> Non
         except OSError:
             return 0
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        running = pool.map(hit, range(400))
-        time.sleep(0.3)
-        spare_apache.apachectl("-k", "graceful")
-        statuses = list(running)
+    statuses: list[int] = []
+    for _ in range(3):
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            running = pool.map(hit, range(300))
+            time.sleep(0.3)
+            spare_apache.apachectl("-k", "graceful")
+            statuses += list(running)
+        time.sleep(1)
     assert web.request("/api/health").status == 200
     assert statuses.count(200) == len(statuses), {s: statuses.count(s) for s in set(statuses)}
 
