@@ -82,6 +82,17 @@ def test_requests_are_served_by_the_daemon_process_group_as_www_data(
     assert pid in daemon_processes(apache), "the request was not handled by a daemon process"
 
 
+def test_the_daemon_user_can_write_only_the_data_folder(apache: PrivateApache) -> None:
+    def writable(path: Path) -> bool:
+        check = ["runuser", "-u", DAEMON_USER, "--", "test", "-w", str(path)]
+        return subprocess.run(check, capture_output=True).returncode == 0
+
+    assert writable(apache.root / "data")
+    assert not writable(apache.project)
+    assert not writable(apache.project / "app")
+    assert not writable(apache.project / "wsgi_app.wsgi")
+
+
 def test_static_files_come_from_apache_with_long_caching(web: Client) -> None:
     home = web.request("/").text
     stylesheet = re.search(r'href="(/static/css/style\.css\?v=[0-9a-f]+)"', home)
