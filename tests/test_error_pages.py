@@ -188,3 +188,25 @@ def test_api_500_is_json_without_the_error(
     }
     assert SECRET_DETAIL not in text(response)
     assert any(r.getMessage() == "unhandled error on GET /api/boom" for r in app_log.records)
+
+
+def test_a_logged_in_visitor_still_gets_an_error_page_when_the_database_fails(
+    app: Flask, user: User
+) -> None:
+    """The layout asks who is logged in; when that query fails too, a plain page remains."""
+    from sqlalchemy import text as sql
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    session = SiteSession(app.test_client())
+    session.login()
+    with db.engine.begin() as connection:
+        connection.execute(sql("PRAGMA foreign_keys=OFF"))
+        connection.execute(sql("DROP TABLE users"))
+    try:
+        response = session.client.get("/")
+    finally:
+        db.create_all()
+    assert response.status_code == 500
+    assert response.mimetype == "text/html"
+    page = text(response)
+    assert "500" in page and "Traceback" not in page and "users" not in page
