@@ -16,13 +16,14 @@ from .schemas import TokenSchema
 
 @bp.post("/tokens")
 @password_guesses
-def create_token() -> tuple[dict[str, Any], int]:
+def create_token() -> tuple[dict[str, Any], int, dict[str, str]]:
     """Exchange HTTP Basic credentials for a bearer token; only its hash is kept."""
     user = basic_auth_user()
     token, secret = ApiToken.issue(user, current_app.config["API_TOKEN_LIFETIME"])
     db.session.commit()
     body = {"token": secret, "token_type": "Bearer", "expires_at": token.expires_at}
-    return TokenSchema().dump(body), 201
+    # The only copy of the secret: no cache may keep it.
+    return TokenSchema().dump(body), 201, {"Cache-Control": "no-store"}
 
 
 @bp.delete("/tokens")

@@ -81,6 +81,6 @@ def create_user() -> tuple[dict[str, Any], int, dict[str, str]]:
 
 @bp.get("/me")
 @token_required
-def me() -> dict[str, Any]:
+def me() -> tuple[dict[str, Any], int, dict[str, str]]:
     """The authenticated user, including their email address."""
-    return MeSchema().dump(current_api_user())
+    return MeSchema().dump(current_api_user()), 200, {"Cache-Control": "no-store"}

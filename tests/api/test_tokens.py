@@ -219,3 +219,10 @@ def test_changing_the_password_revokes_every_api_token(
     db.session.commit()
     assert_json_error(client.get("/api/me", headers=bearer(token)), 401)
     assert db.session.scalar(select(func.count()).select_from(ApiToken)) == 0
+
+
+def test_token_and_me_responses_are_never_cached(client: FlaskClient, user: User) -> None:
+    issued = client.post("/api/tokens", headers=basic_auth("alice"))
+    assert issued.headers["Cache-Control"] == "no-store"
+    me = client.get("/api/me", headers=bearer(issued.get_json()["token"]))
+    assert me.headers["Cache-Control"] == "no-store"
