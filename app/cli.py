@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import click
 from flask import Flask, current_app
 from sqlalchemy import func, select
@@ -22,8 +24,11 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(apache_config_command)
 
 
-def _demo_text(n: int, words: int) -> str:
-    return " ".join(WORDS[(n * 7 + i * 3) % len(WORDS)] for i in range(words))
+def _demo_text(seed: int, words: int) -> str:
+    # Seeded, so two runs write the same demo content.
+    chooser = random.Random(seed)
+    text = " ".join(chooser.choice(WORDS) for _ in range(words))
+    return text[:1].upper() + text[1:] + "."
 
 
 @click.command("seed")
