@@ -83,7 +83,9 @@ class BaseConfig:
         # Werkzeug's default (scrypt); tests use a cheaper cost.
         self.PASSWORD_HASH_METHOD = "scrypt"
         self.API_TOKEN_LIFETIME = timedelta(
-            seconds=_env_int("API_TOKEN_LIFETIME_SECONDS", 24 * 3600, minimum=60, maximum=365 * 24 * 3600)
+            seconds=_env_int(
+                "API_TOKEN_LIFETIME_SECONDS", 24 * 3600, minimum=60, maximum=365 * 24 * 3600
+            )
         )
 
         # Sessions and cookies. Secure cookies need HTTPS; production forces it.
