@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import BooleanField, EmailField, PasswordField, StringField, TextAreaField
 from wtforms.validators import (
     DataRequired,
     Email,
     EqualTo,
     Length,
-    Regexp,
     ValidationError,
 )
 
-from .extensions import db
 from .models import (
     BODY_MAX,
     EMAIL_MAX,
@@ -23,11 +20,9 @@ from .models import (
     TITLE_MAX,
     USERNAME_MAX,
     USERNAME_MIN,
-    USERNAME_PATTERN,
     User,
-    normalize_username,
+    is_valid_username,
 )
-from .validation import normalize_email
 
 USERNAME_HELP = (
     f"{USERNAME_MIN}–{USERNAME_MAX} characters: letters, digits, underscore, dot or hyphen."
@@ -46,9 +41,6 @@ class RegistrationForm(FlaskForm):
         validators=[
             DataRequired(),
             Length(min=USERNAME_MIN, max=USERNAME_MAX),
-            # Regexp uses re.match, whose "$" also matches before a final newline:
-            # "ab\n" would pass, then be stored stripped as the 2-character "ab".
-            Regexp(USERNAME_PATTERN.removesuffix("$") + r"\Z", message=USERNAME_HELP),
         ],
         description=USERNAME_HELP,
     )
@@ -64,13 +56,13 @@ class RegistrationForm(FlaskForm):
     )
 
     def validate_username(self, field: StringField) -> None:
-        key = normalize_username(field.data or "")
-        if db.session.scalar(select(User.id).where(User.username_key == key)) is not None:
+        if not is_valid_username(field.data or ""):
+            raise ValidationError(USERNAME_HELP)
+        if User.username_taken(field.data or ""):
             raise ValidationError("That username is taken.")
 
     def validate_email(self, field: EmailField) -> None:
-        email = normalize_email(field.data or "")
-        if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+        if User.email_taken(field.data or ""):
             raise ValidationError("An account with that email already exists.")
 
 

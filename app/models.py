@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -12,7 +13,7 @@ from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import DateTime, ForeignKey, Index, String, Text, delete, select
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -26,7 +27,9 @@ else:
 
 USERNAME_MIN = 3
 USERNAME_MAX = 32
-USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+USERNAME_CHARACTERS = r"[A-Za-z0-9_.-]+"
+# The same rule, anchored, as the OpenAPI document states it.
+USERNAME_PATTERN = f"^{USERNAME_CHARACTERS}$"
 EMAIL_MAX = 254
 PASSWORD_MIN = 12
 PASSWORD_MAX = 128
@@ -82,6 +85,15 @@ def _dummy_hash() -> str:
 def new_session_token() -> str:
     """A random identifier for a user's log-in sessions."""
     return secrets.token_hex(32)
+
+
+def is_valid_username(username: str) -> bool:
+    """Only the allowed characters, start to end.
+
+    fullmatch, not a "$"-anchored match: "$" also matches before a final "\n",
+    and "ab\n" would then be stored stripped as the too-short "ab".
+    """
+    return re.fullmatch(USERNAME_CHARACTERS, username) is not None
 
 
 def normalize_username(username: str) -> str:
@@ -157,6 +169,16 @@ class User(UserMixin, Model):
         return db.session.scalar(select(cls).where(cls.username_key == key))
 
     @classmethod
+    def username_taken(cls, username: str) -> bool:
+        key = normalize_username(username)
+        return db.session.scalar(select(cls.id).where(cls.username_key == key)) is not None
+
+    @classmethod
+    def email_taken(cls, email: str) -> bool:
+        address = normalize_email(email)
+        return db.session.scalar(select(cls.id).where(cls.email == address)) is not None
+
+    @classmethod
     def authenticate(cls, login: str, password: str) -> User | None:
         """The user with this username or email and password, or None.
 
@@ -190,6 +212,13 @@ class Post(Model):
 
     def __repr__(self) -> str:
         return f"<Post {self.id} {self.title!r}>"
+
+    @classmethod
+    def with_author(cls, post_id: int) -> Post | None:
+        """The post with its author loaded in the same query, if it exists."""
+        return db.session.scalar(
+            select(cls).options(joinedload(cls.author)).where(cls.id == post_id)
+        )
 
     def is_editable_by(self, user: Any) -> bool:
         """Only a post's author may change or delete it."""

@@ -15,7 +15,6 @@ from flask import (
 )
 from flask_login import current_user, login_required
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
 from . import listings
@@ -76,10 +75,10 @@ def user_profile(username: str) -> str:
 
 
 def _get_post(post_id: int) -> Post:
-    return db.first_or_404(
-        select(Post).options(joinedload(Post.author)).where(Post.id == post_id),
-        description="That post does not exist or was deleted.",
-    )
+    post = Post.with_author(post_id)
+    if post is None:
+        abort(404, description="That post does not exist or was deleted.")
+    return post
 
 
 def _get_own_post(post_id: int) -> Post:

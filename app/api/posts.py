@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import url_for
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from .. import listings
 from ..extensions import db
@@ -19,9 +17,7 @@ from .schemas import PageArgsSchema, PostCreateSchema, PostSchema, PostUpdateSch
 
 
 def _get_post_or_404(post_id: int) -> Post:
-    post = db.session.scalar(
-        select(Post).options(joinedload(Post.author)).where(Post.id == post_id)
-    )
+    post = Post.with_author(post_id)
     if post is None:
         raise ApiError(404, f"There is no post with id {post_id}.")
     return post
@@ -29,7 +25,7 @@ def _get_post_or_404(post_id: int) -> Post:
 
 def _get_own_post(post_id: int) -> Post:
     post = _get_post_or_404(post_id)
-    if post.user_id != current_api_user().id:
+    if not post.is_editable_by(current_api_user()):
         raise ApiError(403, "Only the author of a post may change or delete it.")
     return post
 

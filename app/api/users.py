@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import url_for
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .. import listings
 from ..extensions import db
-from ..models import User, normalize_username
+from ..models import User
 from ..rate_limits import registrations
 from . import bp
 from .auth import current_api_user, token_required
@@ -60,10 +59,9 @@ def create_user() -> tuple[dict[str, Any], int, dict[str, str]]:
     """Register a new account."""
     data = load_body(UserCreateSchema())
     conflicts = {}
-    key = normalize_username(data["username"])
-    if db.session.scalar(select(User.id).where(User.username_key == key)) is not None:
+    if User.username_taken(data["username"]):
         conflicts["username"] = ["That username is taken."]
-    if db.session.scalar(select(User.id).where(User.email == data["email"])) is not None:
+    if User.email_taken(data["email"]):
         conflicts["email"] = ["An account with that email already exists."]
     if conflicts:
         raise ApiError(409, "An account with those details already exists.", conflicts)
