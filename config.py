@@ -1,7 +1,7 @@
 """Application configuration: the one place that reads the environment.
 
 ``FLASK_CONFIG`` picks a class (``development``, ``production`` or ``testing``;
-``development`` when unset). Each class reads the environment when it is
+when unset, ``default_config_name`` decides). Each class reads the environment when it is
 instantiated, so a value set in ``.env`` or the process environment is always
 seen, whatever the import order. ``instance/config.py`` may override anything
 afterwards (see ``create_app``).
@@ -10,6 +10,8 @@ afterwards (see ``create_app``).
 from __future__ import annotations
 
 import os
+import re
+import secrets
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -17,21 +19,39 @@ from typing import Any
 
 from dotenv import load_dotenv
 
-# Values that appear in examples and tutorials; a production key must not be one.
-KNOWN_WEAK_SECRETS = frozenset(
+# Keys published in this repository, its README, the guides it follows and common
+# tutorials. Compared after lower-casing and dropping everything but letters and
+# digits, so "Dev-Secret-Key " is still "devsecretkey"; a long one also counts when
+# it is only part of a key ("<published>-2").
+PUBLISHED_SECRET_KEYS = frozenset(
     {
         "dev",
         "dev-key",
         "secret",
+        "secret-key",
+        "secretkey",
+        "mysecretkey",
+        "super-secret-key",
         "changeme",
         "change-me",
+        "your-secret-key",
+        "your-secret-key-here",
+        "dev-secret-key-change-in-production",
+        "your-very-secret-key-generate-with-python-secrets",
         "development-only-secret-key-change-me",
+        "testing-secret-key-that-is-long-enough-0123456789",
         "replace-with-a-long-random-string",
         "you-will-never-guess",
     }
 )
 MIN_SECRET_KEY_LENGTH = 32
+# Django's deploy check asks for 5 distinct characters in 50; ours is stricter on a
+# shorter key. A random 32-character hex key has fewer than 10 about once in 10,000
+# draws, a 64-character one practically never.
+MIN_SECRET_KEY_DISTINCT = 10
 PROJECT_ROOT = Path(__file__).resolve().parent
+GENERATED_KEY_FILE = PROJECT_ROOT / "instance" / "secret_key"
+GENERATE_KEY_HINT = "generate one with: python3 -c 'import secrets; print(secrets.token_hex(32))'"
 
 
 class ConfigError(RuntimeError):
@@ -61,6 +81,80 @@ def _env_int(name: str, default: int, minimum: int = 0, maximum: int = 2**31 - 1
     if not minimum <= number <= maximum:
         raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {number}")
     return number
+
+
+def _normalized_key(key: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", key.lower())
+
+
+def _is_published(key: str) -> bool:
+    normalized = _normalized_key(key)
+    for published in map(_normalized_key, PUBLISHED_SECRET_KEYS):
+        if normalized == published or (len(published) >= 8 and published in normalized):
+            return True
+    return False
+
+
+def _repeats_a_pattern(key: str) -> bool:
+    """True for a key that is a shorter string over and over ("abcabc...", "1234567890123...")."""
+    return any(
+        all(key[i] == key[i + period] for i in range(len(key) - period))
+        for period in range(1, len(key) // 2 + 1)
+    )
+
+
+def _mostly_runs(key: str) -> bool:
+    """True when most neighbouring characters are equal or consecutive ("abcdef...", "aabbcc")."""
+    steps = [abs(ord(b) - ord(a)) for a, b in zip(key, key[1:], strict=False)]
+    return sum(step <= 1 for step in steps) * 2 > len(steps)
+
+
+def secret_key_problem(key: str | None) -> str | None:
+    """Why ``key`` must not sign sessions (missing, published, short or guessable), or None."""
+    if not key or not key.strip():
+        return f"SECRET_KEY is not set; {GENERATE_KEY_HINT}"
+    key = key.strip()
+    if _is_published(key):
+        return f"SECRET_KEY is a published example value; {GENERATE_KEY_HINT}"
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        return (
+            f"SECRET_KEY is {len(key)} characters; at least {MIN_SECRET_KEY_LENGTH} are needed; "
+            f"{GENERATE_KEY_HINT}"
+        )
+    if len(set(key)) < MIN_SECRET_KEY_DISTINCT or _repeats_a_pattern(key) or _mostly_runs(key):
+        return (
+            "SECRET_KEY is guessable (too few different characters, a repeated pattern or a "
+            f"run); {GENERATE_KEY_HINT}"
+        )
+    return None
+
+
+def generated_secret_key(path: Path | None = None) -> str:
+    """Development's key: random, made once into ``instance/`` and reused after.
+
+    Sessions then survive a restart of ``flask run``, and no key that anyone can
+    read in the repository ever signs one.
+    """
+    path = path or GENERATED_KEY_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_hex(32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: when two processes start at once, the second reads the first's key.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"SECRET_KEY is not set and {path} cannot be written ({exc.strerror}); "
+            "set SECRET_KEY in .env"
+        ) from None
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key + "\n")
+    return key
 
 
 class BaseConfig:
@@ -125,7 +219,13 @@ class BaseConfig:
         self.LOG_FILE = _env("LOG_FILE")
 
     def validate(self, settings: Mapping[str, Any]) -> None:
-        """Raise ConfigError if ``settings`` (the final app.config) must not be used."""
+        """Raise ConfigError if ``settings`` (the final app.config) must not be used.
+
+        Whatever the configuration, a published or guessable key never signs a session.
+        """
+        problem = secret_key_problem(settings.get("SECRET_KEY"))
+        if problem:
+            raise ConfigError(problem)
 
 
 def engine_options(database_url: str | None) -> dict[str, object]:
@@ -149,14 +249,14 @@ def engine_options(database_url: str | None) -> dict[str, object]:
 
 
 class DevelopmentConfig(BaseConfig):
-    """Local development: SQLite in the instance folder, a throwaway secret."""
+    """Local development: SQLite in the instance folder, a key generated once."""
 
     CONFIG_NAME = "development"
 
     def __init__(self) -> None:
         super().__init__()
         # Debug is not turned on here: it comes from FLASK_DEBUG or --debug only.
-        self.SECRET_KEY = self.SECRET_KEY or "development-only-secret-key-change-me"
+        self.SECRET_KEY = self.SECRET_KEY or generated_secret_key()
 
 
 class TestingConfig(BaseConfig):
@@ -167,7 +267,8 @@ class TestingConfig(BaseConfig):
 
     def __init__(self) -> None:
         super().__init__()
-        self.SECRET_KEY = "testing-secret-key-that-is-long-enough-0123456789"
+        # Random per process: nothing in the repository can sign a session.
+        self.SECRET_KEY = secrets.token_hex(32)
         self.SQLALCHEMY_DATABASE_URI = _env("TEST_DATABASE_URL", "sqlite://")
         self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
         self.RATELIMIT_STORAGE_URI = "memory://"
@@ -197,19 +298,7 @@ class ProductionConfig(BaseConfig):
             self.CACHE_DIR = _env("CACHE_DIR", str(PROJECT_ROOT / "instance" / "cache"))
 
     def validate(self, settings: Mapping[str, Any]) -> None:
-        key = settings.get("SECRET_KEY")
-        if not key:
-            raise ConfigError(
-                "SECRET_KEY is not set; generate one with: "
-                "python3 -c 'import secrets; print(secrets.token_hex(32))'"
-            )
-        if key.lower() in KNOWN_WEAK_SECRETS:
-            raise ConfigError("SECRET_KEY is a published example value; generate a new one")
-        if len(key) < MIN_SECRET_KEY_LENGTH:
-            raise ConfigError(
-                f"SECRET_KEY is {len(key)} characters; production needs at least "
-                f"{MIN_SECRET_KEY_LENGTH}"
-            )
+        super().validate(settings)
         if not settings.get("SQLALCHEMY_DATABASE_URI"):
             raise ConfigError(
                 "DATABASE_URL is not set; for MariaDB use "
@@ -233,20 +322,29 @@ def load_dotenv_file() -> None:
     load_dotenv(PROJECT_ROOT / ".env")
 
 
-def config_name_from_env(default: str) -> str:
-    """FLASK_CONFIG from the environment or .env, else ``default``."""
+def default_config_name() -> str:
+    """The configuration used when none is named: decided here, for every entry point.
+
+    ``FLASK_CONFIG`` (environment or .env) wins. Otherwise the ``flask`` command,
+    a developer's tool, gets ``development``; anything else that imports the app
+    (mod_wsgi, gunicorn ``wsgi:app``, a script) is serving it and gets
+    ``production``, which refuses to start without its settings rather than run
+    on development's defaults.
+    """
     load_dotenv_file()
-    return _env("FLASK_CONFIG") or default
+    chosen = _env("FLASK_CONFIG")
+    if chosen:
+        return chosen
+    # Set by the flask command before it loads the app.
+    return "development" if os.environ.get("FLASK_RUN_FROM_CLI") == "true" else "production"
 
 
 def load_config(name: str | None = None) -> BaseConfig:
     """Instantiate the configuration called ``name`` (validate it once overridden).
 
-    ``name`` defaults to ``FLASK_CONFIG`` (from the environment or .env), then
-    to ``development``.
+    ``name`` defaults to ``default_config_name()``.
     """
-    load_dotenv_file()
-    name = (name or _env("FLASK_CONFIG") or "development").strip().lower()
+    name = (name or default_config_name()).strip().lower()
     try:
         config_class = CONFIGS[name]
     except KeyError:

@@ -1,4 +1,9 @@
-"""The WSGI entry point: ``flask --app wsgi ...`` and any WSGI server import ``app`` from here."""
+"""The WSGI entry point: ``flask --app wsgi ...`` and any WSGI server import ``app`` from here.
+
+Served by a WSGI server (gunicorn ``wsgi:app``, say) the app is in production
+unless FLASK_CONFIG says otherwise; the ``flask`` command defaults to development
+(config.default_config_name decides both).
+"""
 
 from app import create_app
 from config import ConfigError

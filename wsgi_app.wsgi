@@ -9,12 +9,11 @@ Touch this file to reload the app's processes.
 import sys
 
 from app import create_app
-from config import ConfigError, config_name_from_env
+from config import ConfigError
 
 try:
-    # Apache serves the public site: production unless FLASK_CONFIG says otherwise,
-    # so a forgotten setting never falls back to development's published secret.
-    application = create_app(config_name_from_env(default="production"))
+    # Production unless FLASK_CONFIG says otherwise (config.default_config_name).
+    application = create_app()
 except ConfigError as error:
     # One readable line in Apache's error log before mod_wsgi's own report.
     print(f"flaskapp: configuration error: {error}", file=sys.stderr, flush=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -11,10 +13,16 @@ from pathlib import Path
 import pytest
 
 from app import create_app
-from config import ConfigError
+from config import (
+    PUBLISHED_SECRET_KEYS,
+    ConfigError,
+    default_config_name,
+    generated_secret_key,
+    secret_key_problem,
+)
 
 PROJECT = Path(__file__).resolve().parent.parent
-GOOD_KEY = "k" * 16 + "9f3b2c7d1e8a4f60"
+GOOD_KEY = "5c1f0e9a7b3d2c8e4f6a1b0d9e7c3a5f"
 
 
 def test_flask_config_selects_the_class(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -22,15 +30,27 @@ def test_flask_config_selects_the_class(monkeypatch: pytest.MonkeyPatch) -> None
     assert create_app().config["TESTING"] is True
 
 
-def test_development_is_the_default_and_does_not_enable_debug(
+def test_the_flask_command_defaults_to_development_without_debug(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("FLASK_CONFIG", raising=False)
     monkeypatch.delenv("FLASK_DEBUG", raising=False)
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
     app = create_app()
     assert app.config["CONFIG_NAME"] == "development"
     assert app.debug is False
     assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+
+
+def test_anything_else_that_imports_the_app_defaults_to_production(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("FLASK_CONFIG", raising=False)
+    monkeypatch.delenv("FLASK_RUN_FROM_CLI", raising=False)
+    assert default_config_name() == "production"
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
+        create_app()
 
 
 def test_unknown_config_name_is_refused() -> None:
@@ -44,6 +64,16 @@ def test_unknown_config_name_is_refused() -> None:
         (None, "SECRET_KEY is not set"),
         ("changeme", "SECRET_KEY is a published example value"),
         ("short-but-not-empty", "SECRET_KEY is 19 characters"),
+        ("a" * 32, "SECRET_KEY is guessable"),
+        ("1234567890" * 3 + "12", "SECRET_KEY is guessable"),
+        ("0123456789abcdef" * 2, "SECRET_KEY is guessable"),
+        ("abcdefghijklmnopqrstuvwxyz012345", "SECRET_KEY is guessable"),
+        ("dev-secret-key-change-in-production ", "published example"),
+        (" dev-secret-key-change-in-production-", "published example"),
+        ("Dev Secret Key Change In Production 2", "published example"),
+        ("your-very-secret-key-generate-with-python-secrets", "published example"),
+        ("your-very-secret-key-generate-with-python-secrets!", "published example"),
+        ("development-only-secret-key-change-me", "published example"),
     ],
 )
 def test_production_refuses_a_missing_or_weak_secret_key(
@@ -56,6 +86,42 @@ def test_production_refuses_a_missing_or_weak_secret_key(
         monkeypatch.setenv("SECRET_KEY", secret)
     with pytest.raises(ConfigError, match=message):
         create_app("production")
+
+
+def test_random_keys_are_accepted() -> None:
+    """The check must not refuse what the README tells people to generate."""
+    for _ in range(500):
+        assert secret_key_problem(secrets.token_hex(32)) is None
+        assert secret_key_problem(secrets.token_urlsafe(32)) is None
+    assert secret_key_problem(GOOD_KEY) is None
+
+
+SECRET_KEY_EXAMPLE = re.compile(r"""SECRET_KEY\s*[=:]\s*["']?([^\s"'$]{3,})""")
+
+
+def test_every_key_written_in_the_repository_is_refused() -> None:
+    """An example key anywhere in the project is public: no config may sign with it."""
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=PROJECT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    examples = set()
+    for name in tracked:
+        path = PROJECT / name
+        if path.suffix not in {".py", ".md", ".example", ".j2", ".sh", ".txt", ".cfg", ""}:
+            continue
+        examples.update(SECRET_KEY_EXAMPLE.findall(path.read_text(errors="replace")))
+    # Code that computes a key is not an example of one.
+    examples = {e for e in examples if "(" not in e and not e.startswith("self.")}
+    for example in examples | PUBLISHED_SECRET_KEYS:
+        assert secret_key_problem(example) is not None, example
+
+
+def test_development_generates_its_key_once_and_keeps_it_private(tmp_path: Path) -> None:
+    path = tmp_path / "instance" / "secret_key"
+    first = generated_secret_key(path)
+    assert generated_secret_key(path) == first
+    assert secret_key_problem(first) is None
+    assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_production_refuses_a_missing_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -170,9 +236,32 @@ def test_the_mod_wsgi_entry_point_defaults_to_production(
     assert "flaskapp: configuration error: SECRET_KEY is not set" in result.stderr
 
 
-def test_env_example_documents_every_variable_the_app_reads() -> None:
-    import re
+def test_a_wsgi_server_importing_wsgi_py_gets_production(
+    project_copy: Path, tmp_path: Path
+) -> None:
+    """gunicorn wsgi:app with no settings must refuse, not serve development's defaults."""
+    result = _python_in(project_copy, "import wsgi", tmp_path)
+    assert result.returncode != 0
+    assert "Configuration error: SECRET_KEY is not set" in result.stderr
 
+
+def test_the_flask_command_uses_a_key_generated_into_instance(
+    project_copy: Path, tmp_path: Path
+) -> None:
+    code = (
+        "import os; os.environ['FLASK_RUN_FROM_CLI'] = 'true'\n"
+        "from wsgi import app; print(app.config['CONFIG_NAME'], app.secret_key)"
+    )
+    first = _python_in(project_copy, code, tmp_path)
+    second = _python_in(project_copy, code, tmp_path)
+    assert first.returncode == 0, first.stderr
+    name, key = first.stdout.split()
+    assert name == "development"
+    assert second.stdout.split() == [name, key]
+    assert (project_copy / "instance" / "secret_key").read_text().strip() == key
+
+
+def test_env_example_documents_every_variable_the_app_reads() -> None:
     read = set(
         re.findall(r'_env(?:_int|_bool)?\(\s*"([A-Z_]+)"', (PROJECT / "config.py").read_text())
     )
