@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 from flask import Flask
-from werkzeug.routing import IntegerConverter, Map
-
-from .models import MAX_ID
+from werkzeug.routing import BaseConverter
 
 
-class IdConverter(IntegerConverter):
-    """A row id in a URL: ASCII digits only, 1 to MAX_ID.
+class IdConverter(BaseConverter):
+    """A row id in a URL: 1 to 10 ASCII digits.
 
-    Werkzeug's ``int`` also takes other scripts' digits ("١" is 1) and any size;
-    an id no row can have is simply not found.
+    Werkzeug's ``int`` also takes other scripts' digits ("١" is 1) and any size.
+    Ten digits stay far inside every database's integer range, so an id no row can
+    have (0, or past the largest INT) is looked up and simply not found: a 404
+    like any unknown id. Refusing it here instead would make Werkzeug answer 405
+    for the URL's other methods, with an Allow header naming methods that do not
+    exist there.
     """
 
     regex = r"[0-9]{1,10}"
+    part_isolating = True
 
-    def __init__(self, map: Map) -> None:  # noqa: A002 (Werkzeug's parameter name)
-        super().__init__(map, min=1, max=MAX_ID)
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(int(value))
 
 
 def init_app(app: Flask) -> None:

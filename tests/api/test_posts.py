@@ -556,3 +556,18 @@ def test_text_that_is_not_valid_unicode_is_a_400_not_a_500(client: FlaskClient, 
 @pytest.mark.parametrize("path", ["/api/posts/\u0661", "/api/users/\u0661", "/posts/\u0661"])
 def test_ids_in_other_scripts_digits_are_not_found(client: FlaskClient, post, path: str) -> None:  # noqa: ANN001
     assert client.get(path).status_code == 404
+
+
+@pytest.mark.parametrize("post_id", ["0", "2147483648", "9999999999"])
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+def test_every_method_on_an_id_no_row_can_have_is_404_without_allow(
+    client: FlaskClient, token: str, method: str, post_id: str
+) -> None:
+    """Not 405: the URL does exist for these methods; the post does not."""
+    response = client.open(
+        f"/api/posts/{post_id}", method=method, headers=bearer(token), json={"title": "New"}
+    )
+
+    body = assert_json_error(response, 404)
+    assert "Allow" not in response.headers
+    assert post_id in body["message"]
