@@ -23,6 +23,7 @@ from .models import (
     User,
     is_valid_username,
 )
+from .validation import text_problem
 
 USERNAME_HELP = (
     f"{USERNAME_MIN}–{USERNAME_MAX} characters: letters, digits, underscore, dot or hyphen."
@@ -66,6 +67,24 @@ class RegistrationForm(FlaskForm):
             raise ValidationError("An account with that email already exists.")
 
 
+class FollowsTextRule:
+    """The API's rule for titles and bodies (app.validation.text_problem), on a form field."""
+
+    def __init__(self, multiline: bool) -> None:
+        self.multiline = multiline
+
+    def __call__(self, form: FlaskForm, field: StringField) -> None:
+        problem = text_problem(field.data or "", self.multiline)
+        if problem:
+            raise ValidationError(problem)
+
+
 class PostForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired(), Length(max=TITLE_MAX)])
-    body = TextAreaField("Text", validators=[DataRequired(), Length(max=BODY_MAX)])
+    title = StringField(
+        "Title",
+        validators=[DataRequired(), Length(max=TITLE_MAX), FollowsTextRule(multiline=False)],
+    )
+    body = TextAreaField(
+        "Text",
+        validators=[DataRequired(), Length(max=BODY_MAX), FollowsTextRule(multiline=True)],
+    )

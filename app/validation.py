@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from email_validator import EmailNotValidError, validate_email
+import re
+
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 
 def normalize_email(address: str) -> str:
@@ -19,10 +21,74 @@ def normalize_email(address: str) -> str:
     return address.lower()
 
 
+def _any_case(word: str) -> str:
+    # JSON Schema patterns take no flags: "test" becomes "[Tt][Ee][Ss][Tt]".
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+def email_pattern() -> str:
+    """What the OpenAPI document adds to ``format: email``: no special-use domain.
+
+    ``format: email`` alone admits ``x@host.test``, which ``email_error`` refuses
+    (email-validator's special-use names: test, invalid, local, ...). Built from the
+    same list, so the two cannot drift apart.
+    """
+    names = "|".join(_any_case(name) for name in SPECIAL_USE_DOMAIN_NAMES)
+    # (?![\s\S]) is "at the very end" in Python and ECMAScript alike; Python's "$"
+    # also matches before a final newline.
+    return f"^(?![\\s\\S]*@(?:[^@]*\\.)?(?:{names})(?![\\s\\S]))[\\s\\S]*$"
+
+
 def email_error(address: str) -> str | None:
     """Why ``address`` is not a usable email address, or None if it is."""
     try:
         validate_email(address.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         return str(exc)
+    return None
+
+
+# Characters no title or body may hold: the C0 controls (tab, newline and carriage
+# return aside, and those only in multi-line text), DEL, the C1 controls (U+0085
+# included), and the bidirectional embedding, override and isolate controls, which
+# make text display in another order than it was written in. Written with \x and
+# \u escapes only, so the same text is a Python and an ECMAScript (OpenAPI) class.
+CONTROL_CHARACTERS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+LINE_BREAKS = r"\t\n\r"
+# What shows nothing on a page: whitespace and the zero-width characters.
+BLANK_CHARACTERS = (
+    r" \t\n\x0b\x0c\r\xa0\u1680\u2000-\u200d\u2028\u2029\u202f\u205f\u2060\u3000\ufeff"
+)
+
+
+def _forbidden(multiline: bool) -> str:
+    return CONTROL_CHARACTERS if multiline else CONTROL_CHARACTERS + LINE_BREAKS
+
+
+def text_pattern(multiline: bool) -> str:
+    """The rule ``text_problem`` applies, as an anchored pattern for the OpenAPI document.
+
+    At least one visible character, and no forbidden one anywhere.
+    """
+    forbidden = _forbidden(multiline)
+    return f"^[^{forbidden}]*[^{forbidden}{BLANK_CHARACTERS}][^{forbidden}]*$"
+
+
+def text_problem(value: str, multiline: bool) -> str | None:
+    """Why ``value`` cannot be a title (one line) or a body (``multiline``), or None.
+
+    Control characters are refused rather than stripped: the person sees what was
+    wrong and nothing they wrote is silently changed.
+    """
+    found = re.search(f"[{_forbidden(multiline)}]", value)
+    if found:
+        char = found.group()
+        if char in "\t\n\r":
+            return "Must be a single line, without tabs or line breaks."
+        return (
+            f"Contains an invisible control character (U+{ord(char):04X}) at position "
+            f"{found.start() + 1}; remove it."
+        )
+    if re.fullmatch(f"[{BLANK_CHARACTERS}]*", value):
+        return "Must not be blank."
     return None

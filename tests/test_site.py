@@ -345,8 +345,32 @@ def test_post_ids_beyond_any_row_are_a_404_page(app: Flask, user: User, path: st
         ("T" * 201, "Text", "Field cannot be longer than 200 characters."),
         ("Title", "", "This field is required."),
         ("Title", "B" * 10_001, "Field cannot be longer than 10000 characters."),
+        (
+            "Invoice\u202efdp.exe",
+            "Text",
+            "Contains an invisible control character (U+202E) at position 8; remove it.",
+        ),
+        (
+            "Title",
+            "Bell\x07",
+            "Contains an invisible control character (U+0007) at position 5; remove it.",
+        ),
+        (
+            "Title",
+            "Next\x85line",
+            "Contains an invisible control character (U+0085) at position 5; remove it.",
+        ),
     ],
-    ids=["empty-title", "blank-title", "title-201", "empty-body", "body-10001"],
+    ids=[
+        "empty-title",
+        "blank-title",
+        "title-201",
+        "empty-body",
+        "body-10001",
+        "bidi-override-title",
+        "bell-body",
+        "c1-body",
+    ],
 )
 def test_invalid_new_post_rerenders_the_form_with_the_error_and_saves_nothing(
     app: Flask, user: User, title: str, body: str, error: str

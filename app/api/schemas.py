@@ -17,7 +17,13 @@ from ..models import (
     USERNAME_PATTERN,
     is_valid_username,
 )
-from ..validation import email_error, normalize_email
+from ..validation import (
+    email_error,
+    email_pattern,
+    normalize_email,
+    text_pattern,
+    text_problem,
+)
 
 # Any page past this is empty; the bound keeps (page - 1) * per_page a valid SQL OFFSET.
 MAX_PAGE = 2**31 - 1
@@ -30,9 +36,19 @@ def _username_characters(value: str) -> None:
         raise ValidationError(USERNAME_MESSAGE)
 
 
-# "Not blank", written as a pattern so the OpenAPI document states it too
-# (JSON Schema patterns search; Python's match anchors at the start: both agree).
-NOT_BLANK = validate.Regexp(r"[\s\S]*\S", error="Must not be blank.")
+def _text_field(required: bool, maximum: int, multiline: bool) -> fields.String:
+    """A title (one line) or body: the shared text rule, stated as the document's pattern."""
+
+    def follows_text_rule(value: str) -> None:
+        problem = text_problem(value, multiline)
+        if problem:
+            raise ValidationError(problem)
+
+    return fields.String(
+        required=required,
+        validate=[validate.Length(min=1, max=maximum), follows_text_rule],
+        metadata={"pattern": text_pattern(multiline)},
+    )
 
 
 class AuthorSchema(Schema):
@@ -67,7 +83,7 @@ class UserCreateSchema(Schema):
     email = fields.String(
         required=True,
         validate=validate.Length(max=EMAIL_MAX),
-        metadata={"format": "email", "example": "ada@example.com"},
+        metadata={"format": "email", "pattern": email_pattern(), "example": "ada@example.com"},
     )
     password = fields.String(
         required=True,
@@ -97,15 +113,11 @@ class PostSchema(Schema):
 
 
 def _title(required: bool) -> fields.String:
-    return fields.String(
-        required=required, validate=[validate.Length(min=1, max=TITLE_MAX), NOT_BLANK]
-    )
+    return _text_field(required, TITLE_MAX, multiline=False)
 
 
 def _body(required: bool) -> fields.String:
-    return fields.String(
-        required=required, validate=[validate.Length(min=1, max=BODY_MAX), NOT_BLANK]
-    )
+    return _text_field(required, BODY_MAX, multiline=True)
 
 
 class PostCreateSchema(Schema):

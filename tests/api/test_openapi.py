@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from hypothesis import settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from werkzeug.test import TestResponse
 
 from app import create_app
 from app.extensions import db
 from app.models import User
+from app.validation import email_error, email_pattern, text_pattern, text_problem
 from tests.api.helpers import create_post, new_user_body
 from tests.conftest import basic_auth, bearer, make_user, skip_or_fail
 
@@ -158,6 +160,54 @@ def test_documented_limits_match_the_validation(document: dict[str, Any]) -> Non
     assert (per_page["schema"]["minimum"], per_page["schema"]["maximum"]) == (1, 100)
 
 
+def test_documented_text_and_email_patterns_are_the_rules_the_api_applies(
+    document: dict[str, Any],
+) -> None:
+    schemas = document["components"]["schemas"]
+    for name in ("PostCreate", "PostUpdate"):
+        properties = schemas[name]["properties"]
+        assert properties["title"]["pattern"] == text_pattern(multiline=False)
+        assert properties["body"]["pattern"] == text_pattern(multiline=True)
+    email = schemas["UserCreate"]["properties"]["email"]
+    assert (email["format"], email["pattern"]) == ("email", email_pattern())
+
+
+# Characters near the edges of the rule, mixed with anything else.
+EDGE_CHARACTERS = st.sampled_from(
+    list("\x00\x07\t\n\x0b\x0c\r\x1b\x1f \x7f\x80\x85\x9f\xa0\u200b\u200e\u2028")
+    + list("\u202a\u202e\u202f\u2066\u2069\u206a\u3000\ufeffa\u00e9\U0001f600")
+)
+
+
+@given(
+    value=st.text(alphabet=EDGE_CHARACTERS | st.characters(codec="utf-8"), max_size=8),
+    multiline=st.booleans(),
+)
+@settings(max_examples=400, deadline=None)
+def test_the_text_pattern_accepts_exactly_what_the_api_accepts(value: str, multiline: bool) -> None:
+    # The document's pattern is anchored with ^...$; fullmatch is the same anchoring
+    # in Python without "$" matching before a final newline.
+    documented = re.fullmatch(text_pattern(multiline)[1:-1], value) is not None
+    assert documented == (text_problem(value, multiline) is None)
+
+
+@given(
+    local=st.from_regex(r"[a-z0-9._+-]{1,10}", fullmatch=True),
+    name=st.sampled_from(
+        ["test", "TEST", "invalid", "local", "localhost", "onion", "arpa", "example", "com", "org"]
+    ),
+)
+def test_the_email_pattern_refuses_the_special_use_domains_the_api_refuses(
+    local: str, name: str
+) -> None:
+    address = f"{local}@host.{name}"
+    documented = re.fullmatch(email_pattern()[1:-1], address) is not None
+    if email_error(address) is None:
+        assert documented
+    if name.lower() in {"test", "invalid", "local", "localhost", "onion", "arpa"}:
+        assert not documented and email_error(address) is not None
+
+
 # --- Documented response codes are the ones the API answers with -------------------------------
 
 
@@ -264,12 +314,18 @@ def test_documented_response_codes_are_exactly_those_the_api_answers_with(
 # --- Schemathesis: generated requests against the read-only operations -------------------------
 
 
-def _seeded_app() -> Flask:
-    """An app on in-memory SQLite (whatever TEST_DATABASE_URL says) with a few rows."""
+def _seeded_app() -> tuple[Flask, str]:
+    """An app on in-memory SQLite (whatever TEST_DATABASE_URL says) with a few rows.
+
+    Returns the app and a bearer token of alice, who wrote the posts. Rate limits
+    are off: generated registrations would otherwise meet the hourly limit.
+    """
     saved = os.environ.pop("TEST_DATABASE_URL", None)
+    os.environ["RATELIMIT_ENABLED"] = "false"
     try:
         app = create_app("testing")
     finally:
+        del os.environ["RATELIMIT_ENABLED"]
         if saved is not None:
             os.environ["TEST_DATABASE_URL"] = saved
     with app.app_context():
@@ -280,19 +336,33 @@ def _seeded_app() -> Flask:
         token = client.post("/api/tokens", headers=basic_auth("alice")).get_json()["token"]
         for number in range(3):
             create_post(client, token, f"Post {number}", "Body")
-    return app
+    return app, token
 
 
 if schemathesis is not None:
-    schema_app = _seeded_app()
-    schema = schemathesis.openapi.from_wsgi(DOCUMENT, schema_app).include(method="GET")
+    schema_app, schema_token = _seeded_app()
+    whole_schema = schemathesis.openapi.from_wsgi(DOCUMENT, schema_app)
+    schema = whole_schema.include(method="GET")
+    write_schema = whole_schema.include(method=["POST", "PATCH"]).exclude(path="/api/tokens")
 
     @schema.parametrize()
     @settings(max_examples=25, deadline=None)
     def test_read_only_operations_conform_to_the_document(case: Any) -> None:
         case.call_and_validate()
 
+    @write_schema.parametrize()
+    @settings(max_examples=60, deadline=None)
+    def test_writes_accept_what_the_document_accepts(case: Any) -> None:
+        """Whatever the document calls valid, the API takes (and the reverse)."""
+        case.call_and_validate(
+            headers=bearer(schema_token),
+            additional_checks=[schemathesis.checks.positive_data_acceptance],
+        )
+
 else:  # pragma: no cover
 
     def test_read_only_operations_conform_to_the_document() -> None:
+        skip_or_fail("schemathesis is not installed")
+
+    def test_writes_accept_what_the_document_accepts() -> None:
         skip_or_fail("schemathesis is not installed")

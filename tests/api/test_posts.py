@@ -571,3 +571,60 @@ def test_every_method_on_an_id_no_row_can_have_is_404_without_allow(
     body = assert_json_error(response, 404)
     assert "Allow" not in response.headers
     assert post_id in body["message"]
+
+
+CONTROL_CHARACTERS = {
+    "nul": "\x00",
+    "escape": "\x1b",
+    "delete": "\x7f",
+    "next-line-c1": "\x85",
+    "right-to-left-override": "\u202e",
+    "left-to-right-isolate": "\u2066",
+}
+
+
+@pytest.mark.parametrize("field", ["title", "body"])
+@pytest.mark.parametrize("char", CONTROL_CHARACTERS.values(), ids=CONTROL_CHARACTERS.keys())
+def test_control_characters_are_refused_with_a_message_naming_them(
+    client: FlaskClient, token: str, field: str, char: str
+) -> None:
+    document = {"title": "Title", "body": "Text", field: f"Invoice{char}fdp.exe"}
+
+    errors = field_errors(client.post("/api/posts", json=document, headers=bearer(token)))
+
+    assert errors == {
+        field: [
+            f"Contains an invisible control character (U+{ord(char):04X}) at position 8; remove it."
+        ]
+    }
+    assert post_count() == 0
+
+
+def test_a_patch_with_a_control_character_changes_nothing(
+    client: FlaskClient, token: str, post: dict[str, Any]
+) -> None:
+    response = client.patch(
+        f"/api/posts/{post['id']}", json={"body": "evil\u202etxt.exe"}, headers=bearer(token)
+    )
+
+    assert set(field_errors(response)) == {"body"}
+    assert client.get(f"/api/posts/{post['id']}").get_json()["body"] == post["body"]
+
+
+@pytest.mark.parametrize("title", ["Two\nlines", "Tab\there", "Carriage\rreturn"])
+def test_a_title_is_one_line(client: FlaskClient, token: str, title: str) -> None:
+    response = client.post(
+        "/api/posts", json={"title": title, "body": "Text"}, headers=bearer(token)
+    )
+
+    assert field_errors(response) == {
+        "title": ["Must be a single line, without tabs or line breaks."]
+    }
+
+
+def test_a_body_keeps_its_tabs_and_line_breaks(client: FlaskClient, token: str) -> None:
+    body = "Line one\r\nLine two\n\tIndented"
+
+    created = create_post(client, token, "Title", body)
+
+    assert client.get(f"/api/posts/{created['id']}").get_json()["body"] == body
