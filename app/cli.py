@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from sqlalchemy import func, select
 
 from .apache_config import apache_config_command
+from .deploy_check import check_deploy_command
 from .extensions import db
 from .models import Post, User
 
@@ -22,6 +23,7 @@ WORDS = (
 def init_app(app: Flask) -> None:
     app.cli.add_command(seed)
     app.cli.add_command(apache_config_command)
+    app.cli.add_command(check_deploy_command)
 
 
 def _demo_text(seed: int, words: int) -> str:

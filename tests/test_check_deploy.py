@@ -1,0 +1,232 @@
+"""``flask check-deploy``: each planted problem is reported with its id, severity and fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from app.apache_config import SYSTEM_PYTHON, python_version_of
+from app.deploy_check import certificate_expiry, check_apache, read_apache
+
+PROJECT = Path(__file__).resolve().parent.parent
+GOOD_KEY = "5c1f0e9a7b3d2c8e4f6a1b0d9e7c3a5f"
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def certificate(folder: Path, days: int) -> Path:
+    cert = folder / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-days",
+            str(days),
+            "-keyout",
+            str(folder / "key.pem"),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the checkout, so the test can give it a .env of its own."""
+    copy = tmp_path / "project"
+    copy.mkdir()
+    for name in ("app", "migrations", "config.py", "wsgi.py", "wsgi_app.wsgi"):
+        source = PROJECT / name
+        if source.is_dir():
+            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, copy / name)
+    (copy / "instance").mkdir()
+    return copy
+
+
+@pytest.fixture
+def weak_apache(tmp_path: Path, project: Path) -> Path:
+    """An /etc/apache2 look-alike whose enabled site and server config have every weakness."""
+    root = tmp_path / "apache2"
+    (root / "sites-enabled").mkdir(parents=True)
+    (root / "apache2.conf").write_text("ServerTokens OS\nTraceEnable On\n")
+    cert = certificate(tmp_path, days=10)
+    (root / "sites-enabled" / "flaskapp.conf").write_text(
+        "<VirtualHost *:443>\n"
+        "    SSLEngine on\n"
+        f"    SSLCertificateFile {cert}\n"
+        f"    WSGIDaemonProcess flaskapp processes=4 threads=5 \\\n"
+        f"        python-home={sys.prefix}\n"
+        f"    WSGIScriptAlias / {project}/wsgi_app.wsgi\n"
+        "</VirtualHost>\n"
+    )
+    return root
+
+
+def run_check(project: Path, apache_root: Path, venv: Path, *args: str, **env: str):
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("FLASK_", "SECRET_KEY", "DATABASE_URL", "RATELIMIT", "CACHE_"))
+    }
+    environment.update(PYTHONPATH=str(project), **env)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.deploy_check",
+            "--apache-root",
+            str(apache_root),
+            "--venv",
+            str(venv),
+            *args,
+        ],
+        cwd=project,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def foreign_venv(tmp_path: Path) -> Path:
+    """A venv made by a Python that mod_wsgi does not embed."""
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    (venv / "pyvenv.cfg").write_text("home = /opt/python/bin\nversion = 3.9.2\n")
+    return venv
+
+
+def test_every_planted_problem_is_reported_with_a_fix(
+    tmp_path: Path, project: Path, weak_apache: Path
+) -> None:
+    env_file = project / ".env"
+    env_file.write_text("LOG_LEVEL=INFO\n")
+    env_file.chmod(0o644)
+    result = run_check(
+        project,
+        weak_apache,
+        foreign_venv(tmp_path),
+        "--json",
+        FLASK_CONFIG="production",
+        FLASK_DEBUG="1",
+        SECRET_KEY=GOOD_KEY,
+        SESSION_COOKIE_SECURE="false",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'app.db'}",
+        CACHE_REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0",
+    )
+
+    assert result.returncode == 1, result.stderr
+    findings = json.loads(result.stdout)
+    severities = {finding["id"]: finding["severity"] for finding in findings}
+    assert severities == {
+        "config.debug": "error",
+        "config.cookies_secure": "error",
+        "config.sqlite": "warning",
+        "limits.memory": "warning",
+        "redis.password": "warning",
+        "redis.unreachable": "error",
+        "database.migrations": "error",
+        "files.env_mode": "error",
+        "python.venv": "error",
+        "apache.hsts": "error",
+        "apache.trace": "error",
+        "apache.server_tokens": "warning",
+        "apache.request_read_timeout": "warning",
+        "apache.certificate_expiring": "warning",
+    }
+    assert all(finding["message"] and finding["fix"] for finding in findings)
+    memory = next(f for f in findings if f["id"] == "limits.memory")
+    assert "4 processes" in memory["message"]
+
+
+def test_a_guessable_key_is_reported_even_though_the_app_refuses_to_load(
+    tmp_path: Path, project: Path, weak_apache: Path
+) -> None:
+    result = run_check(
+        project,
+        weak_apache,
+        foreign_venv(tmp_path),
+        FLASK_CONFIG="production",
+        SECRET_KEY="a" * 40,
+        DATABASE_URL="sqlite://",
+    )
+
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert any(
+        line.startswith("ERROR   config.refused: ") and "guessable" in line for line in lines
+    )
+    assert all(" Fix: " in line for line in lines)
+    assert "errors" in result.stderr.splitlines()[-1]
+
+
+def test_warnings_fail_only_when_asked(tmp_path: Path, project: Path) -> None:
+    apache_root = tmp_path / "empty-apache"
+    apache_root.mkdir()
+    database = f"sqlite:///{tmp_path / 'app.db'}"
+    common = dict(FLASK_CONFIG="production", SECRET_KEY=GOOD_KEY, DATABASE_URL=database)
+    flask = Path(sys.executable).with_name("flask")
+    subprocess.run(
+        [str(flask), "--app", "wsgi", "db", "upgrade"],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(project), **common},
+        check=True,
+        capture_output=True,
+    )
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    system_version = python_version_of(SYSTEM_PYTHON)
+    assert system_version, "/usr/bin/python3 is needed"
+    (venv / "pyvenv.cfg").write_text(f"version = {system_version}\n")
+
+    relaxed = run_check(project, apache_root, venv, "--json", **common)
+    strict = run_check(project, apache_root, venv, "--fail-on", "warning", **common)
+
+    severities = {f["id"]: f["severity"] for f in json.loads(relaxed.stdout)}
+    assert severities == {
+        "apache.site_missing": "warning",
+        "config.sqlite": "warning",
+        "limits.memory": "warning",
+        "cache.per_machine": "info",
+    }
+    assert relaxed.returncode == 0, relaxed.stderr
+    assert strict.returncode == 1
+    assert len(strict.stdout.splitlines()) == 4
+
+
+def test_an_expired_certificate_is_an_error(tmp_path: Path) -> None:
+    cert = certificate(tmp_path, days=30)
+    site = tmp_path / "site.conf"
+    site.write_text(f"SSLCertificateFile {cert}\n")
+    expiry = certificate_expiry(cert)
+    assert expiry is not None
+
+    later = expiry + timedelta(days=1)
+    findings = {f.id: f for f in check_apache(read_apache(tmp_path, site), later)}
+    now = {f.id for f in check_apache(read_apache(tmp_path, site), datetime.now(UTC))}
+
+    assert findings["apache.certificate_expired"].severity == "error"
+    assert "apache.certificate_expiring" not in now and "apache.certificate_expired" not in now
