@@ -18,7 +18,18 @@ def create_app(config_name: str | None = None) -> Flask:
     """
     from config import load_config
 
-    from . import accounts, api, cli, converters, errors, extensions, logs, site, static_urls
+    from . import (
+        accounts,
+        api,
+        cli,
+        converters,
+        errors,
+        extensions,
+        logs,
+        security_headers,
+        site,
+        static_urls,
+    )
 
     app = Flask(
         __name__, instance_path=str(PROJECT_ROOT / "instance"), instance_relative_config=True
@@ -36,6 +47,7 @@ def create_app(config_name: str | None = None) -> Flask:
     accounts.init_app(app)
     api.init_app(app)
     errors.init_app(app)
+    security_headers.init_app(app)
     static_urls.init_app(app)
     cli.init_app(app)
     return app

@@ -16,6 +16,8 @@ from pathlib import Path
 import click
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from .security_headers import apache_headers
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = PROJECT_ROOT / "deploy" / "apache"
 MOD_WSGI = Path("/usr/lib/apache2/modules/mod_wsgi.so")
@@ -72,6 +74,7 @@ def render_vhost(settings: VhostSettings) -> str:
         listen_http=settings.http_port != 80,
         listen_https=settings.https_port != 443,
         https_port_suffix="" if settings.https_port == 443 else f":{settings.https_port}",
+        security_headers=apache_headers(),
     )
     return environment.get_template(settings.template).render(context)
 

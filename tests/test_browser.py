@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 from werkzeug.serving import make_server
@@ -60,12 +60,27 @@ def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
         db.engine.dispose()
 
 
+# Installed in every document before anything else runs; it reaches Python
+# through a binding, which the page's Content Security Policy does not govern.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.reportCspViolation(
+    `${location.pathname}: ${event.effectiveDirective} refused ${event.blockedURI || "inline"}`
+  );
+});
+"""
+NOT_FOUND_CONSOLE_ERROR = "Failed to load resource: the server responded with a status of 404"
+
+
 @contextmanager
-def browser_page(base_url: str, **context_options: object) -> Iterator:
+def browser_page(
+    base_url: str, not_found: tuple[str, ...] = (), **context_options: object
+) -> Iterator:
     """A Chromium page whose relative URLs resolve against ``base_url``.
 
-    Fails the test if the page logged a console error (a CSP violation, a
-    missing asset).
+    Fails the test if the page logged a console error (a missing asset, a
+    script error) or the browser reported a Content Security Policy violation.
+    The 404 status of the pages in ``not_found`` (visited on purpose) is expected.
     """
     _require_browser()
     from playwright.sync_api import sync_playwright
@@ -73,12 +88,26 @@ def browser_page(base_url: str, **context_options: object) -> Iterator:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(base_url=base_url, **context_options)
+        violations: list[str] = []
+        context.expose_function("reportCspViolation", lambda text: violations.append(text))
+        context.add_init_script(REPORT_CSP_VIOLATIONS)
         page = context.new_page()
         page.set_default_timeout(15_000)
         errors: list[str] = []
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+
+        def on_console(message) -> None:  # noqa: ANN001
+            if message.type != "error":
+                return
+            expected = message.text.startswith(NOT_FOUND_CONSOLE_ERROR) and any(
+                message.location.get("url", "").endswith(path) for path in not_found
+            )
+            if not expected:
+                errors.append(message.text)
+
+        page.on("console", on_console)
         yield page
         browser.close()
+        assert violations == [], f"Content Security Policy violations: {violations}"
         assert errors == [], f"console errors: {errors}"
 
 
@@ -141,3 +170,65 @@ def test_the_site_is_usable_on_a_phone_sized_screen(page) -> None:  # noqa: ANN0
     page.goto("/")
     scroll_width = page.evaluate("document.documentElement.scrollWidth")
     assert scroll_width <= 360, "the page scrolls sideways on a small screen"
+
+
+MISSING_PAGE = "/no-such-page"
+
+
+def visit_every_page(page, mount: str, username: str = "every_page") -> list[str]:  # noqa: ANN001
+    """Open each kind of page, anonymous and logged in; return the paths visited.
+
+    Run inside ``browser_page(..., not_found=(MISSING_PAGE,))``, which fails on
+    any Content Security Policy violation or console error.
+    """
+    from playwright.sync_api import expect
+
+    visited: list[str] = []
+
+    def visit(path: str, status: int = 200) -> None:
+        response = page.goto(f"{mount}{path}")
+        assert response is not None and response.status == status, path
+        # Our stylesheet applied: the policy let it load.
+        assert page.evaluate("getComputedStyle(document.body).fontFamily") != "Times New Roman"
+        visited.append(path)
+
+    for path in ("/", "/about", "/auth/login", "/auth/register"):
+        visit(path)
+    visit(MISSING_PAGE, 404)
+
+    page.goto(f"{mount}/auth/register")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Email").fill(f"{username}@example.com")
+    page.get_by_label("Password", exact=True).fill("a long enough passphrase")
+    page.get_by_label("Repeat password").fill("a long enough passphrase")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.locator(".nav-user")).to_have_text(username)
+
+    visit("/posts/new")
+    page.get_by_label("Title").fill("Every page")
+    page.get_by_label("Text").fill("Visited by a real browser.")
+    page.get_by_role("button", name="Publish").click()
+    expect(page.get_by_role("heading", name="Every page")).to_be_visible()
+    post_path = urlsplit(page.url).path.removeprefix(mount)
+    for path in (post_path, f"{post_path}/edit", f"/users/{username}", "/", "/about"):
+        visit(path)
+    visit(MISSING_PAGE, 404)
+    return visited
+
+
+def test_no_page_breaks_the_content_security_policy(live_server: str) -> None:
+    with browser_page(live_server, not_found=(MISSING_PAGE,)) as page:
+        visited = visit_every_page(page, mount="")
+    assert len(visited) == 12
+
+
+def test_a_policy_violation_would_be_caught(live_server: str) -> None:
+    """The detector works: an inline style the policy refuses fails the check."""
+    with pytest.raises(AssertionError, match="style-src-elem refused inline"):
+        with browser_page(live_server) as page:
+            page.goto("/about")
+            page.evaluate(
+                "document.head.appendChild(document.createElement('style')).textContent ="
+                " 'body { color: red }'"
+            )
+            page.wait_for_timeout(200)
