@@ -110,7 +110,13 @@ class BaseConfig:
         self.RATELIMIT_SWALLOW_ERRORS = True
         # Password guesses (site log-in and POST /api/tokens share it) and registrations.
         self.RATELIMIT_LOGIN = _env("RATELIMIT_LOGIN", "5 per minute")
+        # Failed log-ins per account, whatever the address: stops guessing spread
+        # over many addresses, and is short so an attacker cannot lock the owner
+        # out for long.
+        self.RATELIMIT_LOGIN_ACCOUNT = _env("RATELIMIT_LOGIN_ACCOUNT", "10 per 15 minutes")
+        # Accounts created per client; every attempt counts against the higher limit.
         self.RATELIMIT_REGISTER = _env("RATELIMIT_REGISTER", "10 per hour")
+        self.RATELIMIT_REGISTER_ATTEMPTS = _env("RATELIMIT_REGISTER_ATTEMPTS", "50 per hour")
 
         # Cache: one process by default, Redis when CACHE_REDIS_URL is set.
         redis_url = _env("CACHE_REDIS_URL")

@@ -28,7 +28,7 @@ from werkzeug.wrappers import Response
 from .extensions import db, login_manager
 from .forms import LoginForm, RegistrationForm
 from .models import User
-from .rate_limits import password_guesses, registrations
+from .rate_limits import account_created, password_guesses, registrations
 from .validation import normalize_email
 
 bp = Blueprint("accounts", __name__, url_prefix="/auth")
@@ -87,6 +87,7 @@ def register() -> Response | str:
             db.session.rollback()
             form.username.errors = [*form.username.errors, "That username or email is taken."]
             return render_template("accounts/register.html", form=form)
+        account_created()
         session.clear()
         login_user(user)
         flash(f"Welcome, {user.username}! Your account is ready.", "success")
