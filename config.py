@@ -176,7 +176,8 @@ class TestingConfig(BaseConfig):
         self.SECRET_KEY = "testing-secret-key-that-is-long-enough-0123456789"
         self.SQLALCHEMY_DATABASE_URI = _env("TEST_DATABASE_URL", "sqlite://")
         self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
-        self.RATELIMIT_STORAGE_URI = "memory://"
+        # Memory unless a test points the limits at a real Redis.
+        self.RATELIMIT_STORAGE_URI = _env("TEST_RATELIMIT_STORAGE_URI", "memory://")
         self.RATELIMIT_KEY_PREFIX = "flaskapp-test"
         self.CACHE_KEY_PREFIX = _env("CACHE_KEY_PREFIX", "flaskapp-test:")
         # Scrypt's default cost makes a suite of hundreds of log-ins slow.

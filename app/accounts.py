@@ -8,6 +8,7 @@ from flask import (
     Blueprint,
     Flask,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -25,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
+from . import login_throttle
 from .extensions import db, login_manager
 from .forms import LoginForm, RegistrationForm
 from .models import User
@@ -103,7 +105,12 @@ def login() -> Response | str:
         return redirect(url_for("site.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = User.authenticate(form.login.data or "", form.password.data or "")
+        try:
+            user = login_throttle.authenticate(form.login.data or "", form.password.data or "")
+        except login_throttle.AccountThrottled as throttled:
+            flash(str(throttled), "error")
+            page = render_template("accounts/login.html", form=form)
+            return make_response(page, 429, {"Retry-After": str(throttled.retry_after)})
         if user is not None:
             # A fresh session on log in: nothing set before it survives.
             session.clear()

@@ -185,7 +185,16 @@ class User(UserMixin, Model):
         An unknown login costs a password hash too, so the time taken does not
         tell whether an account exists.
         """
-        user = cls.find_by_login(login)
+        return cls.check_login(cls.find_by_login(login), password)
+
+    @staticmethod
+    def check_login(user: User | None, password: str) -> User | None:
+        """``user`` if ``password`` is theirs, else None.
+
+        ``user`` is whoever a typed login named, or None for nobody; nobody costs
+        a password hash too, so the time taken does not tell whether an account
+        exists.
+        """
         if user is None:
             check_password_hash(_dummy_hash(), password)
             return None
