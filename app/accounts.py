@@ -15,20 +15,14 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import (
-    current_user,
-    login_required,
-    login_user,
-    logout_user,
-    user_loaded_from_cookie,
-)
-from sqlalchemy import select
+from flask_login import current_user, login_required, logout_user
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from . import login_throttle
-from .extensions import db, login_manager
+from .extensions import db
 from .forms import LoginForm, RegistrationForm
+from .login_sessions import log_in
 from .models import User
 from .rate_limits import account_created, password_guesses, registrations
 from .validation import normalize_email
@@ -40,22 +34,6 @@ LOGIN_FAILED = "Invalid username, email or password."
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
-
-
-@login_manager.user_loader
-def load_user(session_token: str) -> User | None:
-    return db.session.scalar(select(User).where(User.session_token == session_token))
-
-
-@user_loaded_from_cookie.connect
-def _bind_remembered_session(sender: Flask, user: User) -> None:
-    """Finish the log-in a remember cookie restored, as login_user() would.
-
-    Flask-Login does not store the session identifier when it restores a user from
-    the remember cookie, so "strong" session protection would wipe the session and
-    the remember cookie on the very next request.
-    """
-    login_user(user, fresh=False)
 
 
 def is_safe_next(target: str | None) -> bool:
@@ -91,7 +69,7 @@ def register() -> Response | str:
             return render_template("accounts/register.html", form=form)
         account_created()
         session.clear()
-        login_user(user)
+        log_in(user)
         flash(f"Welcome, {user.username}! Your account is ready.", "success")
         return redirect(url_for("site.index"))
     return render_template("accounts/register.html", form=form)
@@ -114,7 +92,7 @@ def login() -> Response | str:
         if user is not None:
             # A fresh session on log in: nothing set before it survives.
             session.clear()
-            login_user(user, remember=bool(form.remember.data))
+            log_in(user, remember=bool(form.remember.data))
             flash(f"Welcome back, {user.username}.", "success")
             target = request.args.get("next")
             if target is None or not is_safe_next(target):
