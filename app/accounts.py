@@ -19,7 +19,7 @@ from flask_login import current_user, login_required, logout_user
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from . import login_throttle
+from . import login_sessions, login_throttle
 from .extensions import db
 from .forms import LoginForm, RegistrationForm
 from .login_sessions import log_in
@@ -34,6 +34,7 @@ LOGIN_FAILED = "Invalid username, email or password."
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    login_sessions.init_app(app)
 
 
 def is_safe_next(target: str | None) -> bool:

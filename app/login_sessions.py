@@ -26,8 +26,8 @@ import hashlib
 import hmac
 import re
 
-from flask import Flask, request, session
-from flask_login import login_user, user_loaded_from_cookie
+from flask import Flask, current_app, request, session
+from flask_login import COOKIE_NAME, login_user, user_loaded_from_cookie
 from sqlalchemy import select
 
 from .extensions import db, login_manager
@@ -67,6 +67,30 @@ def _forget_login() -> None:
     session.pop("_user_id", None)
     session.pop("_fresh", None)
     session["_remember"] = "clear"
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_let_the_remember_cookie_follow_a_new_address)
+
+
+def _let_the_remember_cookie_follow_a_new_address() -> None:
+    """Re-check a moved browser by its remember-me cookie instead of only dropping it.
+
+    "Strong" protection ends a session whose address or User-Agent changed, and
+    deletes the remember-me cookie with it; a phone changing networks would
+    lose both. When such a session comes with a remember-me cookie, its log-in
+    is forgotten here, before Flask-Login looks, so the cookie decides: same
+    browser, the user is logged in again; another browser, it is refused and
+    deleted by ``load_user``.
+    """
+    cookie_name = current_app.config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME)
+    if "_user_id" not in session or cookie_name not in request.cookies:
+        return
+    fingerprint = login_manager._session_identifier_generator()
+    if session.get("_id") != fingerprint:
+        session.pop("_user_id", None)
+        session.pop("_fresh", None)
+        session["_id"] = fingerprint
 
 
 @user_loaded_from_cookie.connect

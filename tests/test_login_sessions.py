@@ -71,6 +71,45 @@ def test_the_same_browser_stays_logged_in_from_a_new_address(app: Flask, user: U
     assert phone.get_cookie("remember_token") is not None
 
 
+def test_a_remembered_browser_that_changes_address_mid_session_stays_logged_in(
+    app: Flask, user: User
+) -> None:
+    phone = SiteSession(browser(app, FIREFOX, "192.0.2.10"))
+    phone.login(remember=True)
+    assert is_logged_in(phone.client)
+
+    phone.client.environ_base["REMOTE_ADDR"] = "203.0.113.99"
+
+    assert is_logged_in(phone.client)
+    assert is_logged_in(phone.client)
+    assert phone.client.get_cookie("remember_token") is not None
+
+
+def test_a_browser_without_remember_me_that_changes_address_is_logged_out(
+    app: Flask, user: User
+) -> None:
+    laptop = SiteSession(browser(app, FIREFOX, "192.0.2.10"))
+    laptop.login()
+
+    laptop.client.environ_base["REMOTE_ADDR"] = "203.0.113.99"
+
+    assert not is_logged_in(laptop.client)
+
+
+def test_both_cookies_copied_to_another_browser_are_refused(app: Flask, user: User) -> None:
+    victim = SiteSession(browser(app, FIREFOX, "192.0.2.10"))
+    victim.login(remember=True)
+    thief = browser(app, CHROME_ON_WINDOWS, "198.51.100.7")
+    for name in ("session", "remember_token"):
+        cookie = victim.client.get_cookie(name)
+        assert cookie is not None
+        thief.set_cookie(name, cookie.value)
+
+    assert not is_logged_in(thief)
+    assert thief.get_cookie("remember_token") is None
+    assert is_logged_in(victim.client)
+
+
 def test_a_browser_update_keeps_the_remember_cookie_working(app: Flask, user: User) -> None:
     updated = replay(app, remember_cookie_of(app), FIREFOX_UPDATED, "192.0.2.10")
 
