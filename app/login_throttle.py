@@ -72,6 +72,12 @@ def authenticate(login: str, password: str) -> User | None:
     identifiers = _identifiers(login, user)
     allowed = _in_storage(lambda strategy: strategy.hit(item, *identifiers), default=True)
     if not allowed:
+        # One line per refused attempt: a run of these is a guessing attack.
+        current_app.logger.warning(
+            "log-in throttle: attempt refused for %s (%s reached)",
+            f"account id {user.id}" if user is not None else "a login that names no account",
+            item,
+        )
         raise AccountThrottled(_seconds_left(item, identifiers))
     authenticated = User.check_login(user, password)
     if authenticated is not None:

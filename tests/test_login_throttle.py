@@ -94,11 +94,18 @@ def test_guesses_from_many_addresses_are_throttled_on_the_site(app: Flask, user:
     assert "in 15 minutes" in flashes(text(response))[0]
 
 
-def test_guesses_from_many_addresses_are_throttled_on_the_api(app: Flask, user: User) -> None:
+def test_guesses_from_many_addresses_are_throttled_on_the_api(
+    app: Flask, user: User, caplog: pytest.LogCaptureFixture
+) -> None:
     for _ in range(10):
         assert_json_error(api_login(app, "alice", WRONG), 401)
+    assert "log-in throttle" not in caplog.text
 
     assert_api_throttled(api_login(app, "alice", PASSWORD))
+
+    [line] = [r for r in caplog.records if r.message.startswith("log-in throttle")]
+    assert line.levelname == "WARNING"
+    assert f"refused for account id {user.id} (10 per 15 minute reached)" in line.message
 
 
 def test_the_site_the_api_the_username_and_the_email_share_one_counter(
