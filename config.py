@@ -110,9 +110,9 @@ class BaseConfig:
         self.RATELIMIT_SWALLOW_ERRORS = True
         # Password guesses (site log-in and POST /api/tokens share it) and registrations.
         self.RATELIMIT_LOGIN = _env("RATELIMIT_LOGIN", "5 per minute")
-        # Failed log-ins per account, whatever the address: stops guessing spread
-        # over many addresses, and is short so an attacker cannot lock the owner
-        # out for long.
+        # Log-in attempts per account, whatever the address (a success clears the
+        # count): stops guessing spread over many addresses; the window is short
+        # so an attacker cannot lock the owner out for long.
         self.RATELIMIT_LOGIN_ACCOUNT = _env("RATELIMIT_LOGIN_ACCOUNT", "10 per 15 minutes")
         # Accounts created per client; every attempt counts against the higher limit.
         self.RATELIMIT_REGISTER = _env("RATELIMIT_REGISTER", "10 per hour")

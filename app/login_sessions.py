@@ -83,8 +83,9 @@ def _let_the_remember_cookie_follow_a_new_address() -> None:
     browser, the user is logged in again; another browser, it is refused and
     deleted by ``load_user``.
     """
+    # The cookie first: reading the session would add "Vary: Cookie" to every response.
     cookie_name = current_app.config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME)
-    if "_user_id" not in session or cookie_name not in request.cookies:
+    if cookie_name not in request.cookies or "_user_id" not in session:
         return
     fingerprint = login_manager._session_identifier_generator()
     if session.get("_id") != fingerprint:
