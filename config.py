@@ -204,7 +204,13 @@ class BaseConfig:
         self.RATELIMIT_SWALLOW_ERRORS = True
         # Password guesses (site log-in and POST /api/tokens share it) and registrations.
         self.RATELIMIT_LOGIN = _env("RATELIMIT_LOGIN", "5 per minute")
+        # Log-in attempts per account, whatever the address (a success clears the
+        # count): stops guessing spread over many addresses; the window is short
+        # so an attacker cannot lock the owner out for long.
+        self.RATELIMIT_LOGIN_ACCOUNT = _env("RATELIMIT_LOGIN_ACCOUNT", "10 per 15 minutes")
+        # Accounts created per client; every attempt counts against the higher limit.
         self.RATELIMIT_REGISTER = _env("RATELIMIT_REGISTER", "10 per hour")
+        self.RATELIMIT_REGISTER_ATTEMPTS = _env("RATELIMIT_REGISTER_ATTEMPTS", "50 per hour")
 
         # Cache: one process by default, Redis when CACHE_REDIS_URL is set.
         redis_url = _env("CACHE_REDIS_URL")
@@ -271,7 +277,8 @@ class TestingConfig(BaseConfig):
         self.SECRET_KEY = secrets.token_hex(32)
         self.SQLALCHEMY_DATABASE_URI = _env("TEST_DATABASE_URL", "sqlite://")
         self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
-        self.RATELIMIT_STORAGE_URI = "memory://"
+        # Memory unless a test points the limits at a real Redis.
+        self.RATELIMIT_STORAGE_URI = _env("TEST_RATELIMIT_STORAGE_URI", "memory://")
         self.RATELIMIT_KEY_PREFIX = "flaskapp-test"
         self.CACHE_KEY_PREFIX = _env("CACHE_KEY_PREFIX", "flaskapp-test:")
         # Scrypt's default cost makes a suite of hundreds of log-ins slow.

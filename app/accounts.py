@@ -8,27 +8,23 @@ from flask import (
     Blueprint,
     Flask,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
-from flask_login import (
-    current_user,
-    login_required,
-    login_user,
-    logout_user,
-    user_loaded_from_cookie,
-)
-from sqlalchemy import select
+from flask_login import current_user, login_required, logout_user
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from .extensions import db, login_manager
+from . import login_sessions, login_throttle
+from .extensions import db
 from .forms import LoginForm, RegistrationForm
+from .login_sessions import log_in
 from .models import User
-from .rate_limits import password_guesses, registrations
+from .rate_limits import account_created, password_guesses, registrations
 from .validation import normalize_email
 
 bp = Blueprint("accounts", __name__, url_prefix="/auth")
@@ -38,22 +34,7 @@ LOGIN_FAILED = "Invalid username, email or password."
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
-
-
-@login_manager.user_loader
-def load_user(session_token: str) -> User | None:
-    return db.session.scalar(select(User).where(User.session_token == session_token))
-
-
-@user_loaded_from_cookie.connect
-def _bind_remembered_session(sender: Flask, user: User) -> None:
-    """Finish the log-in a remember cookie restored, as login_user() would.
-
-    Flask-Login does not store the session identifier when it restores a user from
-    the remember cookie, so "strong" session protection would wipe the session and
-    the remember cookie on the very next request.
-    """
-    login_user(user, fresh=False)
+    login_sessions.init_app(app)
 
 
 def is_safe_next(target: str | None) -> bool:
@@ -87,8 +68,9 @@ def register() -> Response | str:
             db.session.rollback()
             form.username.errors = [*form.username.errors, "That username or email is taken."]
             return render_template("accounts/register.html", form=form)
+        account_created()
         session.clear()
-        login_user(user)
+        log_in(user)
         flash(f"Welcome, {user.username}! Your account is ready.", "success")
         return redirect(url_for("site.index"))
     return render_template("accounts/register.html", form=form)
@@ -102,11 +84,16 @@ def login() -> Response | str:
         return redirect(url_for("site.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = User.authenticate(form.login.data or "", form.password.data or "")
+        try:
+            user = login_throttle.authenticate(form.login.data or "", form.password.data or "")
+        except login_throttle.AccountThrottled as throttled:
+            flash(str(throttled), "error")
+            page = render_template("accounts/login.html", form=form)
+            return make_response(page, 429, {"Retry-After": str(throttled.retry_after)})
         if user is not None:
             # A fresh session on log in: nothing set before it survives.
             session.clear()
-            login_user(user, remember=bool(form.remember.data))
+            log_in(user, remember=bool(form.remember.data))
             flash(f"Welcome back, {user.username}.", "success")
             target = request.args.get("next")
             if target is None or not is_safe_next(target):

@@ -102,7 +102,22 @@ def normalize_username(username: str) -> str:
 
 
 class User(UserMixin, Model):
-    """A registered person."""
+    """A registered person.
+
+    Revoking what proves who they are: ``session_token`` is the account's
+    credential generation. Every browser session and remember-me cookie carries
+    it (``app.login_sessions``) and each request looks the user up by it, so a
+    new value ends all of them at once, on every device; API tokens are rows of
+    their own. Two levels:
+
+    - ``rotate_session_token()``: log out. Ends every browser session and
+      remember-me cookie; API tokens, revoked one by one, stay.
+    - ``revoke_credentials()``: whenever what proves identity changes or may be
+      known to someone else (password change or reset, email change, "log out
+      everywhere else"). Ends sessions, remember-me cookies and API tokens
+      together. For "everywhere else", log the current browser in again
+      afterwards with ``login_sessions.log_in``. ``set_password`` calls it.
+    """
 
     __tablename__ = "users"
 
@@ -135,7 +150,7 @@ class User(UserMixin, Model):
         return f"<User {self.username!r}>"
 
     def get_id(self) -> str:
-        """The value Flask-Login keeps in the session (not the primary key)."""
+        """The credential generation, not the primary key (see the class docstring)."""
         return self.session_token
 
     def set_username(self, username: str) -> None:
@@ -145,18 +160,20 @@ class User(UserMixin, Model):
     def set_password(self, password: str) -> None:
         """Hash and store ``password``; every session and API token issued so far ends."""
         method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
-        is_change = self.password_hash is not None
         self.password_hash = generate_password_hash(password, method=method)
-        self.rotate_session_token()
-        if is_change:
-            self.tokens.clear()
+        self.revoke_credentials()
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
 
     def rotate_session_token(self) -> None:
-        """Invalidate every session and remember cookie issued so far."""
+        """Invalidate every session and remember cookie issued so far (log out)."""
         self.session_token = new_session_token()
+
+    def revoke_credentials(self) -> None:
+        """End every session, remember-me cookie and API token issued so far."""
+        self.rotate_session_token()
+        self.tokens.clear()
 
     @classmethod
     def find_by_login(cls, login: str) -> User | None:
@@ -185,7 +202,16 @@ class User(UserMixin, Model):
         An unknown login costs a password hash too, so the time taken does not
         tell whether an account exists.
         """
-        user = cls.find_by_login(login)
+        return cls.check_login(cls.find_by_login(login), password)
+
+    @staticmethod
+    def check_login(user: User | None, password: str) -> User | None:
+        """``user`` if ``password`` is theirs, else None.
+
+        ``user`` is whoever a typed login named, or None for nobody; nobody costs
+        a password hash too, so the time taken does not tell whether an account
+        exists.
+        """
         if user is None:
             check_password_hash(_dummy_hash(), password)
             return None

@@ -577,7 +577,10 @@ def test_sixth_login_attempt_in_a_minute_gets_a_friendly_429_page(
     assert site.client.get("/auth/login").status_code == 200
 
 
-def test_eleventh_registration_in_an_hour_gets_a_429_page(site: SiteSession) -> None:
+def test_refused_registrations_do_not_use_up_the_registration_limit(
+    app: Flask, site: SiteSession
+) -> None:
+    assert app.config["RATELIMIT_REGISTER"] == "10 per hour"
     token = site.csrf_token("/auth/register")
     refused = {**register_data(confirm="does not match"), "csrf_token": token}
     for _ in range(10):
@@ -585,11 +588,41 @@ def test_eleventh_registration_in_an_hour_gets_a_429_page(site: SiteSession) -> 
 
     response = site.client.post("/auth/register", data={**register_data(), "csrf_token": token})
 
+    assert response.status_code == 302
+    assert user_count() == 1
+
+
+def test_the_eleventh_account_from_one_client_in_an_hour_gets_a_429_page(app: Flask) -> None:
+    for number in range(10):
+        # A new browser each time: a logged-in visitor cannot register.
+        response = SiteSession(app.test_client()).register(f"user{number:02d}")
+        assert response.status_code == 302, number
+
+    response = SiteSession(app.test_client()).register("one_too_many")
+
     assert response.status_code == 429
     assert response.mimetype == "text/html"
-    assert "Retry-After" in response.headers
+    assert "10 per 1 hour" in text(response)
+    assert int(response.headers["Retry-After"]) > 0
+    assert user_count() == 10
+    assert find_user("one_too_many") is None
+    assert app.test_client().get("/auth/register").status_code == 200
+
+
+def test_every_registration_attempt_counts_against_the_higher_attempts_limit(
+    app: Flask, site: SiteSession
+) -> None:
+    app.config["RATELIMIT_REGISTER_ATTEMPTS"] = "4 per hour"
+    token = site.csrf_token("/auth/register")
+    refused = {**register_data(confirm="does not match"), "csrf_token": token}
+    for _ in range(4):
+        assert site.client.post("/auth/register", data=refused).status_code == 200
+
+    response = site.client.post("/auth/register", data={**register_data(), "csrf_token": token})
+
+    assert response.status_code == 429
+    assert "4 per 1 hour" in text(response)
     assert user_count() == 0
-    assert site.client.get("/auth/register").status_code == 200
 
 
 def test_rate_limit_is_configured_by_ratelimit_login(app: Flask, site: SiteSession) -> None:

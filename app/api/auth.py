@@ -12,6 +12,7 @@ from typing import Any, TypeVar, cast
 
 from flask import g, request
 
+from .. import login_throttle
 from ..models import ApiToken, User
 from .errors import ApiError
 
@@ -32,12 +33,26 @@ class Unauthorized(ApiError):
         return [("WWW-Authenticate", self.challenge)]
 
 
+class TooManyFailedLogins(ApiError):
+    """429 with Retry-After: the account's log-in throttle is closed for now."""
+
+    def __init__(self, throttled: login_throttle.AccountThrottled) -> None:
+        super().__init__(429, str(throttled))
+        self.retry_after = throttled.retry_after
+
+    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        return [("Retry-After", str(self.retry_after))]
+
+
 def basic_auth_user() -> User:
     """The user named by valid HTTP Basic credentials (username or email)."""
     auth = request.authorization
     if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
         raise Unauthorized("Send your username and password with HTTP Basic auth.", "Basic")
-    user = User.authenticate(auth.username, auth.password)
+    try:
+        user = login_throttle.authenticate(auth.username, auth.password)
+    except login_throttle.AccountThrottled as throttled:
+        raise TooManyFailedLogins(throttled) from None
     if user is None:
         raise Unauthorized("Invalid username, email or password.", "Basic")
     return user

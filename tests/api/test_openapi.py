@@ -251,7 +251,7 @@ def test_documented_response_codes_are_exactly_those_the_api_answers_with(
     call(client, "get", "/api/me", headers=auth)
     call(client, "get", "/api/me")
 
-    app.config["RATELIMIT_REGISTER"] = "5 per hour"
+    app.config["RATELIMIT_REGISTER_ATTEMPTS"] = "5 per hour"
     call(client, "post", "/api/users", json=new_user_body())
     call(client, "post", "/api/users", json={})
     call(client, "post", "/api/users", json=new_user_body(email="other@example.com"))

@@ -23,7 +23,7 @@ from tests.api.helpers import (
     link_parts,
     new_user_body,
 )
-from tests.conftest import bearer, make_user
+from tests.conftest import SiteSession, bearer, make_user
 
 pytestmark = pytest.mark.db
 
@@ -501,3 +501,45 @@ def test_deleted_user_disappears_from_the_user_list_and_lookups(
     body = client.get("/api/users").get_json()
     assert [item["username"] for item in body["items"]] == ["alice"]
     assert_json_error(client.get(f"/api/users/{bob_id}"), 404)
+
+
+# --- registration limits -------------------------------------------------------------
+
+
+def test_refused_registrations_leave_the_limit_for_a_correct_one(client: FlaskClient) -> None:
+    for _ in range(10):
+        assert_json_error(client.post("/api/users", json=new_user_body(email="nope")), 400)
+
+    assert client.post("/api/users", json=new_user_body()).status_code == 201
+
+
+def test_accounts_created_on_the_site_and_the_api_share_one_limit(
+    app: Flask, client: FlaskClient
+) -> None:
+    for number in range(5):
+        body = new_user_body(username=f"api{number}", email=f"api{number}@example.com")
+        assert client.post("/api/users", json=body).status_code == 201
+    for number in range(5):
+        site = SiteSession(app.test_client())
+        assert site.register(f"site{number}").status_code == 302
+
+    response = client.post("/api/users", json=new_user_body())
+
+    body = assert_json_error(response, 429)
+    assert "10 per 1 hour" in body["message"]
+    assert int(response.headers["Retry-After"]) > 0
+    assert user_count() == 10
+
+
+def test_the_attempts_limit_stops_a_client_that_only_sends_refused_registrations(
+    app: Flask, client: FlaskClient
+) -> None:
+    assert app.config["RATELIMIT_REGISTER_ATTEMPTS"] == "50 per hour"
+    for _ in range(50):
+        assert_json_error(client.post("/api/users", json=new_user_body(email="nope")), 400)
+
+    response = client.post("/api/users", json=new_user_body())
+
+    body = assert_json_error(response, 429)
+    assert "50 per 1 hour" in body["message"]
+    assert user_count() == 0

@@ -1,0 +1,126 @@
+"""Password checks with a per-account throttle, for the site's log-in and POST /api/tokens.
+
+The per-client limit (``RATELIMIT_LOGIN``) cannot stop guesses spread over many
+addresses. This module also counts log-in attempts per account, whoever makes
+them, under ``RATELIMIT_LOGIN_ACCOUNT`` (a modest cap per window). Once the cap
+is reached every attempt on that account is refused, the right password
+included, until the window ends; the answer says how long to wait.
+
+- The counter lives in the rate limiter's storage (``limiter.limiter``), so with
+  Redis it is shared by every process and machine, and while Redis is down it
+  falls back to per-process memory exactly as the other limits do.
+- The counter is keyed by the account the typed login names, so its username
+  and its email address share one counter. A login that names no account gets
+  a counter of its own under the same rules and the same answer, so the
+  throttle does not tell whether an account exists.
+- Every attempt is counted before the password is checked (concurrent guesses
+  cannot slip past the cap), and a successful log-in clears the count: the
+  owner's earlier typos do not linger, and only someone who knows the password
+  can clear it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import current_app
+from limits import RateLimitItem, parse
+from limits.strategies import RateLimiter
+
+from .extensions import limiter
+from .models import User, normalize_username
+from .validation import normalize_email
+
+T = TypeVar("T")
+
+
+class AccountThrottled(Exception):
+    """Too many log-in attempts on one account: refused for ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(throttle_message(retry_after))
+
+
+def throttle_message(retry_after: int) -> str:
+    """What the person is told: the same words for every login, known or not."""
+    if retry_after < 60:
+        wait = f"{retry_after} second{'s' if retry_after != 1 else ''}"
+    else:
+        minutes = math.ceil(retry_after / 60)
+        wait = f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return (
+        "Too many failed log-ins for this account. To protect it, log-ins are "
+        f"paused: please try again in {wait}."
+    )
+
+
+def authenticate(login: str, password: str) -> User | None:
+    """The user with this username or email and password, or None.
+
+    Raises AccountThrottled, without checking the password, when the account
+    the login names has had too many attempts in the current window.
+    """
+    user = User.find_by_login(login)
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return User.check_login(user, password)
+    item = parse(str(current_app.config["RATELIMIT_LOGIN_ACCOUNT"]))
+    identifiers = _identifiers(login, user)
+    allowed = _in_storage(lambda strategy: strategy.hit(item, *identifiers), default=True)
+    if not allowed:
+        # One line per refused attempt: a run of these is a guessing attack.
+        current_app.logger.warning(
+            "log-in throttle: attempt refused for %s (%s reached)",
+            f"account id {user.id}" if user is not None else "a login that names no account",
+            item,
+        )
+        raise AccountThrottled(_seconds_left(item, identifiers))
+    authenticated = User.check_login(user, password)
+    if authenticated is not None:
+        _in_storage(lambda strategy: strategy.clear(item, *identifiers), default=None)
+    return authenticated
+
+
+def _identifiers(login: str, user: User | None) -> tuple[str, ...]:
+    if user is not None:
+        subject = f"user-{user.id}"
+    else:
+        # The same normalisation as the lookup, so "Bob" and "bob " share a
+        # counter; hashed, so typed email addresses are not key names.
+        typed = normalize_email(login) if "@" in login else normalize_username(login)
+        subject = "login-" + hashlib.sha256(typed.encode()).hexdigest()[:32]
+    return (str(current_app.config["RATELIMIT_KEY_PREFIX"]), "login-account", subject)
+
+
+def _seconds_left(item: RateLimitItem, identifiers: tuple[str, ...]) -> int:
+    fallback = float(item.get_expiry())
+    reset_time = _in_storage(
+        lambda strategy: float(strategy.get_window_stats(item, *identifiers).reset_time),
+        default=time.time() + fallback,
+    )
+    return max(1, math.ceil(reset_time - time.time()))
+
+
+def _in_storage(operation: Callable[[RateLimiter], T], default: T) -> T:
+    """Run ``operation`` on the limiter's current strategy.
+
+    ``limiter.limiter`` is the shared storage, or the in-memory fallback once
+    Flask-Limiter has found the storage down (the per-client limit on the same
+    view checks it first). If the storage fails here anyway, this attempt is
+    not counted when RATELIMIT_SWALLOW_ERRORS says to fail open, as the other
+    limits do.
+    """
+    try:
+        return operation(limiter.limiter)
+    except Exception:
+        if not current_app.config.get("RATELIMIT_SWALLOW_ERRORS", False):
+            raise
+        current_app.logger.warning(
+            "the per-account log-in throttle could not reach the rate-limit storage; "
+            "this attempt was not counted"
+        )
+        return default
