@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pymysql
@@ -142,3 +143,17 @@ class PrivateMariaDB:
         if self.process is not None and self.paused:
             self.process.send_signal(signal.SIGCONT)
             self.paused = False
+
+
+def running_server(root: Path) -> Iterator[PrivateMariaDB]:
+    """Install and start a server in ``root``, yield it, and shut it down afterwards.
+
+    Raises ``MariaDBUnavailable`` if it cannot start.
+    """
+    server = PrivateMariaDB(root)
+    try:
+        server.install()
+        server.start()
+        yield server
+    finally:
+        server.stop()

@@ -33,7 +33,12 @@ from app.errors import MESSAGES
 from app.extensions import db
 from app.models import Post
 from tests.conftest import PASSWORD, csrf_token_from, make_user, skip_or_fail
-from tests.private_mariadb import MariaDBUnavailable, PrivateMariaDB, missing_prerequisites
+from tests.private_mariadb import (
+    MariaDBUnavailable,
+    PrivateMariaDB,
+    missing_prerequisites,
+    running_server,
+)
 
 OUTAGE_SECONDS = float(os.environ.get("DB_OUTAGE_SECONDS", "4"))
 # Short timeouts keep the suite quick; the bounds below are stated in terms of them.
@@ -60,15 +65,10 @@ def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateMariaDB
     problem = missing_prerequisites()
     if problem:
         skip_or_fail(f"database outage suite: {problem}")
-    server = PrivateMariaDB(tmp_path_factory.mktemp("mariadb"))
     try:
-        server.install()
-        server.start()
+        yield from running_server(tmp_path_factory.mktemp("mariadb"))
     except MariaDBUnavailable as error:
-        server.stop()
         pytest.fail(str(error))
-    yield server
-    server.stop()
 
 
 class LogRecorder(logging.Handler):
