@@ -54,12 +54,18 @@ def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
     return response
 
 
-def _error_page(code: int, title: str, message: str) -> str:
+def _error_page(code: int, title: str, message: str, as_visitor: bool = False) -> str:
     try:
         return render_template("errors/error.html", code=code, title=title, message=message)
-    except Exception:
-        # The page itself failed (the database is down and the layout asks who is
-        # logged in, say): a bare page still beats Apache's.
+    except Exception as error:
+        fault = database_faults.classify(error)
+        if fault is not None and not as_visitor:
+            # The layout asked who is logged in while the database is out: one line,
+            # and the page as a visitor who is not logged in sees it.
+            current_app.logger.warning("%s", fault.log_line(f"the {code} page"))
+            database_faults.show_as_anonymous()
+            return _error_page(code, title, message, as_visitor=True)
+        # The page itself failed: a bare page still beats Apache's.
         current_app.logger.exception("the error page for %s failed", code)
         return (
             f"<!doctype html><title>{code} {escape(title)}</title>"

@@ -213,3 +213,24 @@ def test_a_logged_in_visitor_gets_the_503_page_when_the_schema_is_behind(
     assert [r.exc_info for r in warnings] == [None]
     assert "no such table: users" in warnings[0].getMessage()
     assert "flask db upgrade" in warnings[0].getMessage()
+
+
+def test_a_404_page_still_renders_for_a_logged_in_visitor_when_the_database_fails(
+    app: Flask, user: User, app_log: pytest.LogCaptureFixture
+) -> None:
+    from sqlalchemy import text as sql
+
+    session = SiteSession(app.test_client())
+    session.login()
+    with db.engine.begin() as connection:
+        connection.execute(sql("PRAGMA foreign_keys=OFF"))
+        connection.execute(sql("DROP TABLE users"))
+    try:
+        response = session.client.get("/no/such/page")
+    finally:
+        db.create_all()
+    assert_error_page(response, 404, MESSAGES[404])
+    assert 'class="nav-user"' not in text(response)
+    warnings = [r for r in app_log.records if r.levelno >= logging.WARNING]
+    assert [(r.levelname, r.exc_info) for r in warnings] == [("WARNING", None)]
+    assert "on the 404 page" in warnings[0].getMessage()
