@@ -158,7 +158,13 @@ class ConnectGate:
             connection = dialect.connect(*cargs, **cparams)
         except Exception as error:
             fault = classify(error)
-            self.trip(fault.cause if fault else _one_line(str(error)))
+            if fault is not None and fault.kind == "unavailable":
+                self.trip(fault.cause)
+            else:
+                # Not an outage (a refused password, say): every request should see
+                # the real error, a 500 with its traceback.
+                with self._lock:
+                    self._probing = False
             raise
         with self._lock:
             self._retry_at = None
@@ -236,12 +242,10 @@ class ResilientSQLAlchemy(SQLAlchemy):
             self.session.registry.clear()
 
 
-def rollback_quietly() -> None:
-    """Roll the request's session back after a failure; a dead connection may refuse that too."""
-    from .extensions import db
-
+def rollback_quietly(session: Any) -> None:
+    """Roll ``session`` back after a failure; a dead connection may refuse that too."""
     try:
-        db.session.rollback()
+        session.rollback()
     except SQLAlchemyError:
         pass
 

@@ -345,6 +345,27 @@ def test_a_database_killed_mid_request_never_lets_teardown_fail_the_response(
     assert requests.get(f"{served.base}/api/posts/1", timeout=30).status_code == 200
 
 
+def test_a_refused_password_is_not_an_outage_and_stays_a_500_every_time(
+    mariadb: PrivateMariaDB, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Error 1045 is a configuration bug: the gate must not dress it up as a 503."""
+    monkeypatch.setenv("TEST_DATABASE_URL", mariadb.url.replace("root@", "nobody:wrong@"))
+    app = create_app("testing")
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    logging.getLogger("app").addHandler(caplog.handler)
+    try:
+        client = app.test_client()
+        statuses = [client.get("/api/users/1").status_code for _ in range(3)]
+    finally:
+        logging.getLogger("app").removeHandler(caplog.handler)
+        with app.app_context():
+            db.engine.dispose()
+
+    assert statuses == [500, 500, 500]
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 3 and all(r.exc_info for r in errors)
+
+
 def test_a_missing_schema_answers_503_with_the_command_to_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

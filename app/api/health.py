@@ -18,7 +18,7 @@ def health() -> tuple[dict[str, str], int] | tuple[dict[str, str], int, dict[str
     try:
         db.session.execute(text("SELECT 1"))
     except (SQLAlchemyError, OSError) as error:
-        rollback_quietly()
+        rollback_quietly(db.session)
         fault = classify(error)
         cause = fault.cause if fault else f"{type(error).__name__}: {error}"
         current_app.logger.warning("health check: the database did not answer: %s", cause)
