@@ -233,10 +233,12 @@ class ResilientSQLAlchemy(SQLAlchemy):
             super()._teardown_session(exc)
         except Exception as error:
             fault = classify(error)
+            # The request context is gone by now, so name the request in the line.
+            where = f"session cleanup after request {g.get('request_id', '-')}"
             if fault is not None:
-                logger.warning("%s", fault.log_line("session cleanup"))
+                logger.warning("%s", fault.log_line(where))
             else:
-                logger.exception("closing the database session failed")
+                logger.exception("%s failed", where)
             # The failed close left the session registered; drop it, or the next app
             # context that reuses its id would inherit a broken session.
             self.session.registry.clear()

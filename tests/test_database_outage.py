@@ -291,7 +291,7 @@ def assert_outage_handled(
         for r in warnings
         if re.search("on (session cleanup|returning a connection to the pool)", r.getMessage())
     ]
-    assert len(cleanup) <= CLIENT_THREADS
+    assert len(cleanup) <= 2 * CLIENT_THREADS
     warnings = [r for r in warnings if r not in cleanup]
     assert len(warnings) == len(failures), [r.getMessage() for r in warnings][:10]
     assert all(
