@@ -169,6 +169,9 @@ class BaseConfig:
         self.SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", "sqlite:///app.db")
         self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
         self.SQLALCHEMY_RECORD_QUERIES = False
+        # After a failed connection, a process refuses new ones (503) for this many
+        # seconds instead of making each request wait; also sent as Retry-After.
+        self.DATABASE_RETRY_INTERVAL = _env_int("DATABASE_RETRY_INTERVAL", 2, minimum=1)
 
         # Bodies larger than this are refused with 413 before they are parsed.
         self.MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024)
@@ -243,13 +246,22 @@ def engine_options(database_url: str | None) -> dict[str, object]:
         # Wait for a writer in another thread or process instead of failing at once.
         return {**common, "connect_args": {"timeout": 15}}
     if database_url and database_url.startswith("mysql"):
+        # A server that refuses connections fails at once; one that hangs (overloaded,
+        # frozen, a dropped network) holds each request until a socket timeout: these
+        # bound every wait. The read timeout must exceed the slowest legitimate query.
+        io_timeout = _env_int("DATABASE_READ_TIMEOUT", 5, minimum=1)
         return {
             **common,
             # Detect connections the server closed (wait_timeout) before using them.
             "pool_pre_ping": True,
             "pool_recycle": 280,
-            # Fail fast instead of hanging a request when the server is unreachable.
-            "connect_args": {"connect_timeout": 3, "read_timeout": 10, "write_timeout": 10},
+            # SQLAlchemy waits 30 s by default for a pooled connection to come free.
+            "pool_timeout": _env_int("DATABASE_POOL_TIMEOUT", 5, minimum=1),
+            "connect_args": {
+                "connect_timeout": _env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=1),
+                "read_timeout": io_timeout,
+                "write_timeout": io_timeout,
+            },
         }
     return common
 

@@ -7,8 +7,9 @@ from flask.wrappers import Response
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
+from . import database_faults
 from .api.errors import error_response
 from .logs import loggable_path
 
@@ -20,6 +21,7 @@ MESSAGES = {
     405: "That action is not available at this address.",
     413: "What you sent is larger than this site accepts.",
     500: "Something went wrong on our side. It has been logged; please try again later.",
+    503: "This site is temporarily unavailable. Please try again in a few moments.",
 }
 CSRF_MESSAGE = "Your form expired or did not come from this site. Please reload and try again."
 
@@ -52,12 +54,18 @@ def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
     return response
 
 
-def _error_page(code: int, title: str, message: str) -> str:
+def _error_page(code: int, title: str, message: str, as_visitor: bool = False) -> str:
     try:
         return render_template("errors/error.html", code=code, title=title, message=message)
-    except Exception:
-        # The page itself failed (the database is down and the layout asks who is
-        # logged in, say): a bare page still beats Apache's.
+    except Exception as error:
+        fault = database_faults.classify(error)
+        if fault is not None and not as_visitor:
+            # The layout asked who is logged in while the database is out: one line,
+            # and the page as a visitor who is not logged in sees it.
+            current_app.logger.warning("%s", fault.log_line(f"the {code} page"))
+            database_faults.show_as_anonymous()
+            return _error_page(code, title, message, as_visitor=True)
+        # The page itself failed: a bare page still beats Apache's.
         current_app.logger.exception("the error page for %s failed", code)
         return (
             f"<!doctype html><title>{code} {escape(title)}</title>"
@@ -75,6 +83,18 @@ def _site_message(error: HTTPException, code: int) -> str:
 
 
 def handle_unexpected_error(error: Exception) -> Response | tuple[str, int]:
-    """Log the traceback; show the person a plain 500 without it."""
+    """Log the traceback; show the person a plain 500 without it.
+
+    A known database fault (outage, schema behind the code) is not a bug: one
+    warning line, and a 503 with Retry-After.
+    """
+    fault = database_faults.classify(error)
+    if fault is not None:
+        where = f"{request.method} {loggable_path()}"
+        current_app.logger.warning("%s", fault.log_line(where))
+        database_faults.show_as_anonymous()
+        return handle_http_error(
+            ServiceUnavailable(MESSAGES[503], retry_after=database_faults.retry_after())
+        )
     current_app.logger.exception("unhandled error on %s %s", request.method, loggable_path())
     return handle_http_error(InternalServerError())

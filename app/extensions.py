@@ -10,11 +10,12 @@ from flask_caching import Cache
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_migrate import Migrate
-from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+
+from . import database_faults
 
 
 class Base(DeclarativeBase):
@@ -42,7 +43,7 @@ def _sqlite_enforces_foreign_keys(dbapi_connection: Any, connection_record: Any)
         cursor.close()
 
 
-db = SQLAlchemy(model_class=Base)
+db = database_faults.ResilientSQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -76,6 +77,7 @@ def _session_fingerprint() -> str:
 def init_app(app: Flask) -> None:
     """Bind every extension to ``app``."""
     db.init_app(app)
+    database_faults.init_app(app, db)
     migrate.init_app(app, db, render_as_batch=True)
     csrf.init_app(app)
     cache.init_app(app)

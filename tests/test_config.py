@@ -313,3 +313,37 @@ def test_out_of_range_numbers_are_refused_by_name(
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=message):
         create_app("testing")
+
+
+def test_database_waits_are_bounded_and_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from config import engine_options
+
+    url = "mysql+pymysql://app@127.0.0.1/app"
+    defaults = engine_options(url)
+    assert defaults["pool_timeout"] == 5
+    assert defaults["connect_args"] == {
+        "connect_timeout": 3,
+        "read_timeout": 5,
+        "write_timeout": 5,
+    }
+    monkeypatch.setenv("DATABASE_CONNECT_TIMEOUT", "2")
+    monkeypatch.setenv("DATABASE_READ_TIMEOUT", "600")
+    monkeypatch.setenv("DATABASE_POOL_TIMEOUT", "1")
+    options = engine_options(url)
+    assert options["pool_timeout"] == 1
+    assert options["connect_args"] == {
+        "connect_timeout": 2,
+        "read_timeout": 600,
+        "write_timeout": 600,
+    }
+    monkeypatch.setenv("DATABASE_READ_TIMEOUT", "0")
+    with pytest.raises(ConfigError, match="DATABASE_READ_TIMEOUT"):
+        engine_options(url)
+
+
+def test_the_database_retry_interval_is_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert create_app("testing").config["DATABASE_RETRY_INTERVAL"] == 2
+    monkeypatch.setenv("DATABASE_RETRY_INTERVAL", "7")
+    assert create_app("testing").config["DATABASE_RETRY_INTERVAL"] == 7

@@ -190,10 +190,10 @@ def test_api_500_is_json_without_the_error(
     assert any(r.getMessage() == "unhandled error on GET /api/boom" for r in app_log.records)
 
 
-def test_a_logged_in_visitor_still_gets_an_error_page_when_the_database_fails(
-    app: Flask, user: User
+def test_a_logged_in_visitor_gets_the_503_page_when_the_schema_is_behind(
+    app: Flask, user: User, app_log: pytest.LogCaptureFixture
 ) -> None:
-    """The layout asks who is logged in; when that query fails too, a plain page remains."""
+    """The layout asks who is logged in; the page renders as for a visitor instead."""
     from sqlalchemy import text as sql
 
     app.config["PROPAGATE_EXCEPTIONS"] = False
@@ -206,7 +206,31 @@ def test_a_logged_in_visitor_still_gets_an_error_page_when_the_database_fails(
         response = session.client.get("/")
     finally:
         db.create_all()
-    assert response.status_code == 500
-    assert response.mimetype == "text/html"
-    page = text(response)
-    assert "500" in page and "Traceback" not in page and "users" not in page
+    assert_error_page(response, 503, MESSAGES[503])
+    assert response.headers["Retry-After"] == "2"
+    assert "users" not in text(response) and 'class="nav-user"' not in text(response)
+    warnings = [r for r in app_log.records if r.levelname == "WARNING"]
+    assert [r.exc_info for r in warnings] == [None]
+    assert "no such table: users" in warnings[0].getMessage()
+    assert "flask db upgrade" in warnings[0].getMessage()
+
+
+def test_a_404_page_still_renders_for_a_logged_in_visitor_when_the_database_fails(
+    app: Flask, user: User, app_log: pytest.LogCaptureFixture
+) -> None:
+    from sqlalchemy import text as sql
+
+    session = SiteSession(app.test_client())
+    session.login()
+    with db.engine.begin() as connection:
+        connection.execute(sql("PRAGMA foreign_keys=OFF"))
+        connection.execute(sql("DROP TABLE users"))
+    try:
+        response = session.client.get("/no/such/page")
+    finally:
+        db.create_all()
+    assert_error_page(response, 404, MESSAGES[404])
+    assert 'class="nav-user"' not in text(response)
+    warnings = [r for r in app_log.records if r.levelno >= logging.WARNING]
+    assert [(r.levelname, r.exc_info) for r in warnings] == [("WARNING", None)]
+    assert "on the 404 page" in warnings[0].getMessage()

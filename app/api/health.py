@@ -6,18 +6,22 @@ from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..database_faults import classify, retry_after, rollback_quietly
 from ..extensions import db, limiter
 from . import bp
 
 
 @bp.get("/health")
 @limiter.exempt
-def health() -> tuple[dict[str, str], int]:
+def health() -> tuple[dict[str, str], int] | tuple[dict[str, str], int, dict[str, str]]:
     """200 when the database answers a query, 503 when it does not."""
     try:
         db.session.execute(text("SELECT 1"))
-    except (SQLAlchemyError, OSError):
-        db.session.rollback()
-        current_app.logger.warning("health check: the database did not answer", exc_info=True)
-        return {"status": "unhealthy", "database": "unavailable"}, 503
+    except (SQLAlchemyError, OSError) as error:
+        rollback_quietly(db.session)
+        fault = classify(error)
+        cause = fault.cause if fault else f"{type(error).__name__}: {error}"
+        current_app.logger.warning("health check: the database did not answer: %s", cause)
+        headers = {"Retry-After": str(retry_after())}
+        return {"status": "unhealthy", "database": "unavailable"}, 503, headers
     return {"status": "healthy", "database": "ok"}, 200
