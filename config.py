@@ -248,8 +248,13 @@ def engine_options(database_url: str | None) -> dict[str, object]:
     if database_url and database_url.startswith("mysql"):
         # A server that refuses connections fails at once; one that hangs (overloaded,
         # frozen, a dropped network) holds each request until a socket timeout: these
-        # bound every wait. The read timeout must exceed the slowest legitimate query.
-        io_timeout = _env_int("DATABASE_READ_TIMEOUT", 5, minimum=1)
+        # bound every wait. The read timeout must exceed the slowest legitimate query:
+        # a page's queries take milliseconds, so a request waits no longer for a reply
+        # than for a connection; the flask command (migrations on big tables) gets
+        # ten minutes.
+        io_timeout = _env_int(
+            "DATABASE_READ_TIMEOUT", 600 if running_flask_command() else 3, minimum=1
+        )
         return {
             **common,
             # Detect connections the server closed (wait_timeout) before using them.
@@ -354,8 +359,13 @@ def default_config_name() -> str:
     chosen = _env("FLASK_CONFIG")
     if chosen:
         return chosen
+    return "development" if running_flask_command() else "production"
+
+
+def running_flask_command() -> bool:
+    """True inside the ``flask`` command (a developer's or sysadmin's tool), not a server."""
     # Set by the flask command before it loads the app.
-    return "development" if os.environ.get("FLASK_RUN_FROM_CLI") == "true" else "production"
+    return os.environ.get("FLASK_RUN_FROM_CLI") == "true"
 
 
 def load_config(name: str | None = None) -> BaseConfig:

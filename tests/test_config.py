@@ -319,13 +319,17 @@ def test_database_waits_are_bounded_and_configurable(monkeypatch: pytest.MonkeyP
     from config import engine_options
 
     url = "mysql+pymysql://app@127.0.0.1/app"
+    monkeypatch.delenv("FLASK_RUN_FROM_CLI", raising=False)
     defaults = engine_options(url)
     assert defaults["pool_timeout"] == 5
+    # A request waits no longer for a reply than for a connection.
     assert defaults["connect_args"] == {
         "connect_timeout": 3,
-        "read_timeout": 5,
-        "write_timeout": 5,
+        "read_timeout": 3,
+        "write_timeout": 3,
     }
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
+    assert engine_options(url)["connect_args"]["read_timeout"] == 600
     monkeypatch.setenv("DATABASE_CONNECT_TIMEOUT", "2")
     monkeypatch.setenv("DATABASE_READ_TIMEOUT", "600")
     monkeypatch.setenv("DATABASE_POOL_TIMEOUT", "1")
