@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from dotenv import load_dotenv
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 # Keys published in this repository, its README, the guides it follows and common
 # tutorials. Compared after lower-casing and dropping everything but letters and
@@ -51,6 +53,12 @@ MIN_SECRET_KEY_LENGTH = 32
 MIN_SECRET_KEY_DISTINCT = 10
 PROJECT_ROOT = Path(__file__).resolve().parent
 GENERATED_KEY_FILE = PROJECT_ROOT / "instance" / "secret_key"
+# The databases the app is built and tested for, and the driver each needs.
+SUPPORTED_DATABASES = {"sqlite": "pysqlite", "mysql": "pymysql", "mariadb": "pymysql"}
+DATABASE_URL_EXAMPLES = (
+    "mysql+pymysql://USER:PASSWORD@HOST/DBNAME?charset=utf8mb4 (MariaDB, MySQL) "
+    "or sqlite:////ABSOLUTE/PATH.db"
+)
 GENERATE_KEY_HINT = "generate one with: python3 -c 'import secrets; print(secrets.token_hex(32))'"
 
 
@@ -125,6 +133,30 @@ def secret_key_problem(key: str | None) -> str | None:
         return (
             "SECRET_KEY is guessable (too few different characters, a repeated pattern or a "
             f"run); {GENERATE_KEY_HINT}"
+        )
+    return None
+
+
+def database_url_problem(url: str, name: str = "DATABASE_URL") -> str | None:
+    """Why ``url`` cannot be the app's database, or None.
+
+    Checked when the configuration loads, so a typo or an unsupported database
+    is one line at start-up, not a traceback (or "No such command 'db'") later.
+    """
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as error:
+        return f"{name} is not a database URL ({error}); use {DATABASE_URL_EXAMPLES}"
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend not in SUPPORTED_DATABASES:
+        return (
+            f"{name} names {backend}, which this app does not support; use {DATABASE_URL_EXAMPLES}"
+        )
+    wanted = SUPPORTED_DATABASES[backend]
+    if driver != wanted:
+        return (
+            f"{name} asks for the {driver} driver, which is not installed; write "
+            f"{backend}+{wanted}://... (e.g. {DATABASE_URL_EXAMPLES})"
         )
     return None
 
@@ -235,6 +267,10 @@ class BaseConfig:
         problem = secret_key_problem(settings.get("SECRET_KEY"))
         if problem:
             raise ConfigError(problem)
+        url = settings.get("SQLALCHEMY_DATABASE_URI")
+        problem = database_url_problem(url) if url else None
+        if problem:
+            raise ConfigError(problem)
 
 
 def engine_options(database_url: str | None) -> dict[str, object]:
@@ -245,7 +281,7 @@ def engine_options(database_url: str | None) -> dict[str, object]:
     if database_url and database_url.startswith("sqlite"):
         # Wait for a writer in another thread or process instead of failing at once.
         return {**common, "connect_args": {"timeout": 15}}
-    if database_url and database_url.startswith("mysql"):
+    if database_url and database_url.startswith(("mysql", "mariadb")):
         # A server that refuses connections fails at once; one that hangs (overloaded,
         # frozen, a dropped network) holds each request until a socket timeout: these
         # bound every wait. The read timeout must exceed the slowest legitimate query:

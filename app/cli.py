@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import random
+import sys
+from types import TracebackType
 
 import click
 from flask import Flask, current_app
 from sqlalchemy import func, select
 
+from config import running_flask_command
+
+from . import database_faults
 from .apache_config import apache_config_command
 from .deploy_check import check_deploy_command
 from .extensions import db
@@ -24,6 +29,29 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(seed)
     app.cli.add_command(apache_config_command)
     app.cli.add_command(check_deploy_command)
+    if running_flask_command():
+        report_database_faults_in_one_line()
+
+
+def report_database_faults_in_one_line() -> None:
+    """Make a ``flask`` command (``db upgrade``, ``seed``...) that meets a known database
+    fault print one line saying what is wrong and what to do, not a 40-line traceback.
+
+    Any other error keeps its traceback: that one is a bug to report.
+    """
+    previous = sys.excepthook
+    if getattr(previous, "reports_database_faults", False):
+        return
+
+    def hook(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
+        fault = database_faults.classify(error)
+        if fault is None:
+            previous(kind, error, trace)
+        else:
+            print(fault.command_line(), file=sys.stderr)
+
+    hook.reports_database_faults = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
 
 
 def _demo_text(seed: int, words: int) -> str:

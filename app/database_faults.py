@@ -53,9 +53,28 @@ OUTAGE_CODES = frozenset(
 )
 # The schema does not match the code: the database, a table or a column is missing.
 SCHEMA_CODES = frozenset({1049, 1146, 1054})
+# The server refuses this account: a deployment mistake, not a bug in the code.
+ACCESS_CODES = frozenset({1044, 1045, 1698})
+# What an operator does about each fault, where the error number says more than its kind.
+ADVICE_BY_CODE = {
+    1049: "create the database (CREATE DATABASE name CHARACTER SET utf8mb4; deploy guide, "
+    "step 6a), then run flask db upgrade",
+    1044: "grant the user the database: GRANT ALL PRIVILEGES ON name.* TO 'user'@'host' "
+    "(deploy guide, step 6a)",
+    1045: "check the user and password in DATABASE_URL, or create the user (deploy guide, step 6a)",
+    1698: "create the app's own user with a password and grant it the database (deploy "
+    "guide, step 6a); Debian's MariaDB root logs in through the Unix socket only",
+    1040: "the server is at max_connections: raise it or lower processes x threads",
+    2003: "start MariaDB (systemctl start mariadb) or fix the host and port in DATABASE_URL",
+    2005: "fix the host name in DATABASE_URL",
+}
+ADVICE_BY_KIND = {
+    "unavailable": "check that MariaDB runs and answers (systemctl status mariadb, its log)",
+    "schema": 'run "flask db upgrade" (create the database first if it is missing)',
+    "access": "check the user, password and grants in DATABASE_URL (deploy guide, step 6a)",
+}
 SQLITE_OUTAGE = ("unable to open database file", "database is locked", "disk i/o error")
 SQLITE_SCHEMA = ("no such table", "no such column", "has no column named")
-UPGRADE_HINT = 'run "flask db upgrade" (create the database first if it is missing)'
 MAX_CAUSE_LENGTH = 300
 
 
@@ -67,16 +86,29 @@ class DatabaseUnavailable(SQLAlchemyError):
 class DatabaseFault:
     """An error that means the database, not the request, is at fault."""
 
-    kind: Literal["unavailable", "schema"]
+    kind: Literal["unavailable", "schema", "access"]
     cause: str
+    code: int | None = None
+
+    @property
+    def advice(self) -> str:
+        """What to do about it, in a few words."""
+        return ADVICE_BY_CODE.get(self.code or 0) or ADVICE_BY_KIND[self.kind]
 
     def log_line(self, where: str) -> str:
         """The one line an operator reads in the log."""
         if self.kind == "schema":
-            return f"database schema missing or behind the code on {where}: {self.cause}; " + (
-                UPGRADE_HINT
+            return (
+                f"database schema missing or behind the code on {where}: {self.cause}; "
+                f"{self.advice}"
             )
+        if self.kind == "access":
+            return f"database refused the app's account on {where}: {self.cause}; {self.advice}"
         return f"database unavailable on {where}: {self.cause}"
+
+    def command_line(self) -> str:
+        """The one line a ``flask`` command prints instead of a traceback."""
+        return f"Error: the database failed: {self.cause}. To fix it: {self.advice}."
 
 
 def _one_line(text: str) -> str:
@@ -95,9 +127,11 @@ def classify(error: BaseException) -> DatabaseFault | None:
         code = driver_error.args[0] if driver_error.args else None
         cause = _one_line(f"({code}) {driver_error.args[1] if len(driver_error.args) > 1 else ''}")
         if code in OUTAGE_CODES:
-            return DatabaseFault("unavailable", cause)
+            return DatabaseFault("unavailable", cause, code)
         if code in SCHEMA_CODES:
-            return DatabaseFault("schema", cause)
+            return DatabaseFault("schema", cause, code)
+        if code in ACCESS_CODES:
+            return DatabaseFault("access", cause, code)
     elif isinstance(driver_error, sqlite3.OperationalError):
         message = str(driver_error).lower()
         if message.startswith(SQLITE_OUTAGE):
@@ -161,8 +195,8 @@ class ConnectGate:
             if fault is not None and fault.kind == "unavailable":
                 self.trip(fault.cause)
             else:
-                # Not an outage (a refused password, say): every request should see
-                # the real error, a 500 with its traceback.
+                # Not an outage (a refused password, a bug): the server answered at
+                # once, so every request may as well meet the real error.
                 with self._lock:
                     self._probing = False
             raise

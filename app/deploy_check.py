@@ -240,6 +240,7 @@ def _check_database(app: Flask) -> Iterator[Finding]:
     from alembic.script import ScriptDirectory
     from sqlalchemy.exc import SQLAlchemyError
 
+    from .database_faults import classify
     from .extensions import db
 
     with app.app_context():
@@ -247,12 +248,13 @@ def _check_database(app: Flask) -> Iterator[Finding]:
             with db.engine.connect() as connection:
                 current = set(MigrationContext.configure(connection).get_current_heads())
         except SQLAlchemyError as error:
-            reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+            fault = classify(error)
+            reason = fault.cause if fault else str(error).splitlines()[0]
             yield Finding(
                 "database.unreachable",
                 "error",
                 f"the database does not answer: {reason}",
-                "start it, create the database and its user, or fix DATABASE_URL",
+                fault.advice if fault else "start it, or fix DATABASE_URL",
             )
             return
         finally:

@@ -12,11 +12,15 @@ FLASK = Path(sys.executable).with_name("flask")
 
 
 def flask_command(
-    *args: str, database_url: str, config: str = "development", timeout: int = 120
+    *args: str,
+    database_url: str,
+    config: str = "development",
+    timeout: int = 120,
+    **settings: str,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``flask ARGS`` from the project folder against ``database_url``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "DATABASE_URL"))}
-    env.update(FLASK_APP="wsgi", FLASK_CONFIG=config, DATABASE_URL=database_url)
+    env.update(FLASK_APP="wsgi", FLASK_CONFIG=config, DATABASE_URL=database_url, **settings)
     return subprocess.run(
         [str(FLASK), *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=timeout
     )

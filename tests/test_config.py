@@ -110,8 +110,8 @@ def test_every_key_written_in_the_repository_is_refused() -> None:
         if path.suffix not in {".py", ".md", ".example", ".j2", ".sh", ".txt", ".cfg", ""}:
             continue
         examples.update(SECRET_KEY_EXAMPLE.findall(path.read_text(errors="replace")))
-    # Code that computes a key is not an example of one.
-    examples = {e for e in examples if "(" not in e and not e.startswith("self.")}
+    # Code that computes or interpolates a key is not an example of one.
+    examples = {e for e in examples if not set("({") & set(e) and not e.startswith("self.")}
     for example in examples | PUBLISHED_SECRET_KEYS:
         assert secret_key_problem(example) is not None, example
 
@@ -234,6 +234,25 @@ def test_the_mod_wsgi_entry_point_defaults_to_production(
     )
     assert result.returncode != 0
     assert "flaskapp: configuration error: SECRET_KEY is not set" in result.stderr
+
+
+def test_an_unsupported_database_is_one_line_in_apaches_log_at_start(
+    project_copy: Path, tmp_path: Path
+) -> None:
+    """mod_wsgi loading the app with a PostgreSQL URL: the reason, not an ImportError."""
+    (project_copy / ".env").write_text(
+        f"SECRET_KEY={GOOD_KEY}\nDATABASE_URL=postgresql://app:pw@127.0.0.1/app\n"
+    )
+    result = _python_in(
+        project_copy,
+        "import runpy; runpy.run_path('" + str(project_copy / "wsgi_app.wsgi") + "')",
+        tmp_path,
+    )
+    assert result.returncode != 0
+    assert (
+        "flaskapp: configuration error: DATABASE_URL names postgresql, which this app does "
+        "not support" in result.stderr
+    )
 
 
 def test_a_wsgi_server_importing_wsgi_py_gets_production(
