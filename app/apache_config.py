@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
+from flask import current_app
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +23,7 @@ MOD_WSGI = Path("/usr/lib/apache2/modules/mod_wsgi.so")
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 SNAKEOIL_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
 SNAKEOIL_KEY = "/etc/ssl/private/ssl-cert-snakeoil.key"
+HARDENING_TEMPLATE = "server-hardening.conf.j2"
 _MOUNT = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _HOST = re.compile(r"^[A-Za-z0-9.-]+$")
@@ -51,20 +53,28 @@ class VhostSettings:
     document_root: str = "/var/www/html"
     acme_root: str = "/var/www/html"
     wsgi_python: str = "3"
+    # Seconds a client has to send its request headers (mod_reqtimeout).
+    header_timeout: int = 20
+    # The app's MAX_CONTENT_LENGTH: Apache's LimitRequestBody.
+    max_body: int = 1024 * 1024
 
     @property
     def template(self) -> str:
         return "flaskapp-mixed.conf.j2" if self.mount else "flaskapp.conf.j2"
 
 
-def render_vhost(settings: VhostSettings) -> str:
-    """The vhost configuration for ``settings``, as Apache will read it."""
-    environment = Environment(
+def _templates() -> Environment:
+    return Environment(
         loader=FileSystemLoader(TEMPLATES),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # Apache configuration, not HTML
     )
+
+
+def render_vhost(settings: VhostSettings) -> str:
+    """The vhost configuration for ``settings``, as Apache will read it."""
+    environment = _templates()
     context = asdict(settings)
     context.update(
         group_name=settings.site_name,
@@ -74,6 +84,11 @@ def render_vhost(settings: VhostSettings) -> str:
         https_port_suffix="" if settings.https_port == 443 else f":{settings.https_port}",
     )
     return environment.get_template(settings.template).render(context)
+
+
+def render_hardening(settings: VhostSettings) -> str:
+    """The server-wide snippet (conf-available/) that a vhost cannot hold."""
+    return _templates().get_template(HARDENING_TEMPLATE).render(asdict(settings))
 
 
 def python_version_of_venv(venv: Path) -> str:
@@ -230,15 +245,32 @@ def _port(value: int) -> int:
     help="The checkout to serve (default: this one).",
 )
 @click.option(
+    "--header-timeout",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 300),
+    help="Seconds a client has to send its request headers (doubled while they keep coming).",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file instead of standard output.",
 )
+@click.option(
+    "--hardening-output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the server-wide settings (ServerTokens, TraceEnable, TLS handshake "
+    "timeout) to this file, for /etc/apache2/conf-available/server-hardening.conf.",
+)
 def apache_config_command(**options: object) -> None:
     """Render the Apache vhost (HTTPS, mod_wsgi daemon mode) for this machine."""
     settings = settings_from_options(options)
     text = render_vhost(settings)
+    hardening = options["hardening_output"]
+    if isinstance(hardening, Path):
+        hardening.write_text(render_hardening(settings))
+        click.echo(f"wrote {hardening}", err=True)
     output = options["output"]
     if isinstance(output, Path):
         output.write_text(text)
@@ -293,4 +325,7 @@ def settings_from_options(options: dict[str, object]) -> VhostSettings:
         document_root=str(options["document_root"]),
         acme_root=str(options["acme_root"]),
         wsgi_python=wsgi_python,
+        header_timeout=int(str(options["header_timeout"])),
+        # One fact in one place: the body limit the app enforces, from its config.
+        max_body=int(current_app.config["MAX_CONTENT_LENGTH"]),
     )

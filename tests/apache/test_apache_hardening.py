@@ -1,0 +1,227 @@
+"""The rendered Apache site is safe on its own: TRACE, slow clients, body size, error pages."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import select
+import socket
+import ssl
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from scripts.private_apache import HEADER_TIMEOUT, PrivateApache
+from tests.apache.conftest import Client, Reply, start_instance
+
+pytestmark = pytest.mark.apache
+
+NO_SNIFF_NO_FRAMES = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+SECURITY_HEADERS = {**NO_SNIFF_NO_FRAMES, "Strict-Transport-Security": "max-age=63072000"}
+
+
+def body_limit(apache: PrivateApache) -> int:
+    """The LimitRequestBody the site was rendered with (the app's MAX_CONTENT_LENGTH)."""
+    limits = set(re.findall(r"^\s*LimitRequestBody (\d+)$", site_conf(apache), re.MULTILINE))
+    assert len(limits) == 1, limits
+    return int(limits.pop())
+
+
+def site_conf(apache: PrivateApache) -> str:
+    return (apache.root / "site.conf").read_text()
+
+
+def new_user() -> dict[str, str]:
+    name = f"h{uuid.uuid4().hex[:10]}"
+    return {"username": name, "email": f"{name}@example.com", "password": "x" * 16}
+
+
+def post_chunked(apache: PrivateApache, path: str, chunks: Iterator[bytes]) -> Reply:
+    """POST ``chunks`` with Transfer-Encoding: chunked (no Content-Length)."""
+    tls = ssl.create_default_context(cafile=str(apache.cert))
+    connection = http.client.HTTPSConnection(
+        "localhost", apache.https_port, context=tls, timeout=30
+    )
+    try:
+        connection.request(
+            "POST",
+            path,
+            body=chunks,
+            headers={"Content-Type": "application/json"},
+            encode_chunked=True,
+        )
+        response = connection.getresponse()
+        return Reply(response.status, response.headers, response.read())
+    except (BrokenPipeError, ConnectionResetError):
+        # Apache may refuse and close before the client has sent everything.
+        response = connection.getresponse()
+        return Reply(response.status, response.headers, response.read())
+    finally:
+        connection.close()
+
+
+def in_chunks(data: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+@pytest.fixture(scope="module")
+def own_apache() -> Iterator[PrivateApache]:
+    """An instance for tests that leave mod_wsgi errors in its log or break its socket."""
+    yield from start_instance("")
+
+
+def test_trace_is_refused_and_echoes_nothing(web: Client) -> None:
+    secret = f"Bearer {uuid.uuid4().hex}"
+    reply = web.request("/", method="TRACE", headers={"Authorization": secret})
+    assert reply.status == 405
+    assert secret not in reply.text
+    assert reply.headers["Content-Type"] != "message/http"
+    plain = web.request("/", method="TRACE", headers={"Authorization": secret}, https=False)
+    assert plain.status != 200
+    assert secret not in plain.text
+
+
+def test_the_site_and_the_server_wide_snippet_turn_trace_off(apache: PrivateApache) -> None:
+    # Both vhosts (80 and 443) on their own, and the snippet for requests no vhost sees.
+    assert site_conf(apache).count("TraceEnable Off") == 2
+    assert "TraceEnable Off" in (apache.root / "server-hardening.conf").read_text()
+
+
+def test_slow_clients_are_disconnected_within_the_header_timeout(apache: PrivateApache) -> None:
+    """Slowloris: connections trickling header lines are closed, not kept forever."""
+    tls = ssl.create_default_context(cafile=str(apache.cert))
+    connections = []
+    for _ in range(8):
+        raw = socket.create_connection(("127.0.0.1", apache.https_port), timeout=10)
+        connection = tls.wrap_socket(raw, server_hostname="localhost")
+        connection.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+        connections.append(connection)
+    opened = time.monotonic()
+    open_ones = set(connections)
+    closed_after: list[float] = []
+    # Apache's own Timeout (300 s) would never fire: a header line arrives every 0.5 s.
+    while open_ones and time.monotonic() - opened < HEADER_TIMEOUT * 2 + 20:
+        readable, _, _ = select.select(list(open_ones), [], [], 0.5)
+        for connection in readable:
+            try:
+                connection.recv(4096)  # Apache's 408, or the end of the connection
+            except (OSError, ssl.SSLError):
+                pass
+            closed_after.append(time.monotonic() - opened)
+            open_ones.discard(connection)
+            connection.close()
+        for connection in list(open_ones):
+            try:
+                connection.sendall(f"X-Slow-{uuid.uuid4().hex[:6]}: 1\r\n".encode())
+            except OSError:
+                closed_after.append(time.monotonic() - opened)
+                open_ones.discard(connection)
+                connection.close()
+    for connection in open_ones:
+        connection.close()
+    assert not open_ones, f"{len(open_ones)} slow connections still open"
+    # Closed by the header timeout (3 s here, at most twice that), not by chance.
+    assert min(closed_after) >= HEADER_TIMEOUT - 1
+    assert max(closed_after) <= HEADER_TIMEOUT * 2 + 10
+
+
+def test_a_body_over_the_apps_limit_is_refused_by_apache(
+    web: Client, apache: PrivateApache
+) -> None:
+    limit = body_limit(apache)
+    assert limit == 1024 * 1024  # MAX_CONTENT_LENGTH's default, read when rendering
+    too_big = web.request(
+        "/api/users", "POST", {"Content-Type": "application/json"}, b" " * (limit + 1)
+    )
+    assert too_big.status == 413
+    # Apache's answer: the app never saw it (every response of the app has X-Request-ID).
+    assert "X-Request-ID" not in too_big.headers
+    for name, value in SECURITY_HEADERS.items():
+        assert too_big.headers[name] == value, name
+    at_limit = web.request("/api/users", "POST", {"Content-Type": "application/json"}, b" " * limit)
+    assert at_limit.status == 400  # the app's answer to a body that is only spaces
+    assert at_limit.headers["X-Request-ID"]
+
+
+def test_apaches_404_for_a_missing_static_file_carries_the_headers(web: Client) -> None:
+    reply = web.request("/static/css/no-such-file.css")
+    assert reply.status == 404
+    assert "X-Request-ID" not in reply.headers  # Apache's page, not the app's
+    for name, value in SECURITY_HEADERS.items():
+        assert reply.headers[name] == value, name
+    assert reply.headers["Server"] == "Apache"
+    assert "Apache/" not in reply.text  # no version signature on the page
+
+
+def test_plain_http_answers_carry_the_headers_too(web: Client) -> None:
+    missing = web.request("/.well-known/acme-challenge/no-such-token", https=False)
+    redirect = web.request("/", https=False)
+    for reply in (missing, redirect):
+        for name, value in NO_SNIFF_NO_FRAMES.items():
+            assert reply.headers[name] == value, name
+        assert reply.headers["Server"] == "Apache"
+    assert missing.status == 404
+    assert redirect.status == 301
+
+
+def test_a_chunked_json_body_under_the_limit_is_accepted(
+    web: Client, apache: PrivateApache
+) -> None:
+    user = new_user()
+    body = json.dumps(user).encode() + b" " * 100_000
+    reply = post_chunked(apache, "/api/users", in_chunks(body, 4096))
+    assert reply.status == 201, reply.text[:300]
+    created = json.loads(reply.body)
+    assert created["username"] == user["username"]
+    assert web.request(f"/api/users/{created['id']}").status == 200
+
+
+def test_a_chunked_body_over_the_limit_is_refused_and_not_acted_on(
+    own_apache: PrivateApache,
+) -> None:
+    user = new_user()
+    # Valid JSON once whole: only the size may stop it.
+    body = json.dumps(user).encode() + b" " * body_limit(own_apache)
+    reply = post_chunked(own_apache, "/api/users", in_chunks(body))
+    assert reply.status == 413
+    assert reply.headers["Connection"] == "close"
+    # The account does not exist: the same request, sent whole and small, creates it.
+    again = Client(own_apache).request(
+        "/api/users", "POST", {"Content-Type": "application/json"}, json.dumps(user).encode()
+    )
+    assert again.status == 201, again.text
+
+
+def test_apaches_503_when_the_app_is_unreachable_carries_the_headers(
+    own_apache: PrivateApache,
+) -> None:
+    web = Client(own_apache)
+    assert web.request("/api/health").status == 200
+    sockets = list((own_apache.root / "run").glob("wsgi.*.sock"))
+    assert len(sockets) == 1
+    hidden = sockets[0].with_name("hidden.sock")
+    sockets[0].rename(hidden)
+    try:
+        reply = web.request("/api/health")
+    finally:
+        hidden.rename(sockets[0])
+    assert reply.status == 503
+    for name, value in SECURITY_HEADERS.items():
+        assert reply.headers[name] == value, name
+    assert web.request("/api/health").status == 200
+
+
+def test_the_private_instance_loads_the_production_pieces(apache: PrivateApache) -> None:
+    conf = (apache.root / "apache2.conf").read_text()
+    assert "mod_reqtimeout.so" in conf
+    assert f"Include {apache.root}/server-hardening.conf" in conf
+    assert "ServerTokens" not in conf  # it must come from the snippet
+    assert "ServerTokens Prod" in (apache.root / "server-hardening.conf").read_text()
