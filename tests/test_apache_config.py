@@ -148,6 +148,8 @@ def test_the_vhost_is_hardened_on_its_own(runner: FlaskCliRunner, system_venv: P
     assert conf.count("LimitRequestBody 1048576") == 2
     assert conf.count('Header always set X-Content-Type-Options "nosniff"') == 2
     assert "WSGIChunkedRequest On" in conf
+    # A touch restarts every daemon at once: one slow request must not hold them 5 s.
+    assert "shutdown-timeout=2 " in conf
     assert "a2enmod ssl wsgi headers expires deflate alias reqtimeout" in conf
 
 
