@@ -17,6 +17,9 @@ import click
 from flask import current_app
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from .api.errors import error_response
+from .errors import MESSAGES
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = PROJECT_ROOT / "deploy" / "apache"
 MOD_WSGI = Path("/usr/lib/apache2/modules/mod_wsgi.so")
@@ -28,6 +31,14 @@ _MOUNT = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _HOST = re.compile(r"^[A-Za-z0-9.-]+$")
 _UNSAFE_PATH = re.compile(r"[\s\"'\\]")
+# Statuses Apache answers itself under /api: a body without a Content-Length,
+# a body over LimitRequestBody, and the app's processes unreachable.
+APACHE_API_ERRORS = {
+    411: "Send the request body with a Content-Length header; "
+    "chunked transfer encoding is not accepted.",
+    413: MESSAGES[413],
+    503: "The service is briefly unavailable. Please try again in a few seconds.",
+}
 
 
 class DeployError(click.ClickException):
@@ -57,6 +68,8 @@ class VhostSettings:
     header_timeout: int = 20
     # The app's MAX_CONTENT_LENGTH: Apache's LimitRequestBody.
     max_body: int = 1024 * 1024
+    # (status, JSON body) of the errors Apache itself answers under /api.
+    api_errors: tuple[tuple[int, str], ...] = ()
 
     @property
     def template(self) -> str:
@@ -82,8 +95,27 @@ def render_vhost(settings: VhostSettings) -> str:
         listen_http=settings.http_port != 80,
         listen_https=settings.https_port != 443,
         https_port_suffix="" if settings.https_port == 443 else f":{settings.https_port}",
+        api_errors_expr="%{REQUEST_STATUS} -in {"
+        + ", ".join(f"'{status}'" for status, _ in settings.api_errors)
+        + "}",
     )
     return environment.get_template(settings.template).render(context)
+
+
+def api_error_documents() -> tuple[tuple[int, str], ...]:
+    """The API's own JSON error bodies for the statuses Apache answers itself.
+
+    They become ErrorDocument strings, which Apache reads as expressions:
+    nothing in them may look like a quote, an escape or a variable.
+    """
+    documents = []
+    for status, message in APACHE_API_ERRORS.items():
+        body = error_response(status, MESSAGES.get(status, message)).get_data(as_text=True)
+        body = body.strip()
+        if re.search(r"['\\%]", body):
+            raise DeployError(f"the API's {status} body cannot be an ErrorDocument: {body}")
+        documents.append((status, body))
+    return tuple(documents)
 
 
 def render_hardening(settings: VhostSettings) -> str:
@@ -328,4 +360,5 @@ def settings_from_options(options: dict[str, object]) -> VhostSettings:
         header_timeout=int(str(options["header_timeout"])),
         # One fact in one place: the body limit the app enforces, from its config.
         max_body=int(current_app.config["MAX_CONTENT_LENGTH"]),
+        api_errors=api_error_documents(),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -147,7 +148,8 @@ def test_the_vhost_is_hardened_on_its_own(runner: FlaskCliRunner, system_venv: P
     assert conf.count("RequestReadTimeout header=20-40,MinRate=500 body=20,MinRate=500") == 2
     assert conf.count("LimitRequestBody 1048576") == 2
     assert conf.count('Header always set X-Content-Type-Options "nosniff"') == 2
-    assert "WSGIChunkedRequest On" in conf
+    # mod_wsgi's 411 for chunked bodies stays (see _daemon.conf.j2).
+    assert not re.search(r"^\s*WSGIChunkedRequest", conf, re.MULTILINE)
     # A touch restarts every daemon at once: one slow request must not hold them 5 s.
     assert "shutdown-timeout=2 " in conf
     assert "a2enmod ssl wsgi headers expires deflate alias reqtimeout" in conf
@@ -197,3 +199,22 @@ def test_the_header_timeout_can_be_shortened(
     assert result.stdout.count("RequestReadTimeout header=5-10,MinRate=500 ") == 2
     assert "handshake=10 header=5-10,MinRate=500 " in snippet.read_text()
     assert render(runner, "--venv", str(system_venv), "--header-timeout", "0").exit_code == 2
+
+
+def test_apache_answers_the_api_in_its_own_json_shape(
+    runner: FlaskCliRunner, system_venv: Path
+) -> None:
+    result = render(runner, "--venv", str(system_venv), "--mount", "/app")
+    assert result.exit_code == 0, result.output
+    assert '<LocationMatch "^/app/api(/|$)">' in result.output
+    documents = dict(re.findall(r"ErrorDocument (\d+) '(.*)'", result.output))
+    assert set(documents) == {"411", "413", "503"}
+    body = json.loads(documents["413"])
+    assert body == {
+        "status": 413,
+        "error": "Request Entity Too Large",
+        "message": "What you sent is larger than this site accepts.",
+    }
+    assert json.loads(documents["503"])["error"] == "Service Unavailable"
+    expression = "expr=%{REQUEST_STATUS} -in {'411', '413', '503'}"
+    assert f'Header always set Content-Type "application/json" "{expression}"' in result.output

@@ -74,7 +74,8 @@ def in_chunks(data: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
 
 @pytest.fixture(scope="module")
 def own_apache() -> Iterator[PrivateApache]:
-    """An instance for tests that leave mod_wsgi errors in its log or break its socket."""
+    """An instance of its own for the tests that make mod_wsgi or Apache log errors
+    (refused bodies, a missing daemon socket), so the shared instance's logs stay clean."""
     yield from start_instance("")
 
 
@@ -133,10 +134,9 @@ def test_slow_clients_are_disconnected_within_the_header_timeout(apache: Private
     assert max(closed_after) <= HEADER_TIMEOUT * 2 + 10
 
 
-def test_a_body_over_the_apps_limit_is_refused_by_apache(
-    web: Client, apache: PrivateApache
-) -> None:
-    limit = body_limit(apache)
+def test_a_body_over_the_apps_limit_is_refused_by_apache(own_apache: PrivateApache) -> None:
+    web = Client(own_apache)
+    limit = body_limit(own_apache)
     assert limit == 1024 * 1024  # MAX_CONTENT_LENGTH's default, read when rendering
     too_big = web.request(
         "/api/users", "POST", {"Content-Type": "application/json"}, b" " * (limit + 1)
@@ -146,6 +146,21 @@ def test_a_body_over_the_apps_limit_is_refused_by_apache(
     assert "X-Request-ID" not in too_big.headers
     for name, value in SECURITY_HEADERS.items():
         assert too_big.headers[name] == value, name
+    # In the API's own error shape.
+    assert too_big.headers["Content-Type"] == "application/json"
+    assert json.loads(too_big.body) == {
+        "status": 413,
+        "error": "Request Entity Too Large",
+        "message": "What you sent is larger than this site accepts.",
+    }
+    form = web.request(
+        "/auth/register",
+        "POST",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        b"x" * (limit + 1),
+    )
+    assert form.status == 413
+    assert form.headers["Content-Type"].startswith("text/html")
     at_limit = web.request("/api/users", "POST", {"Content-Type": "application/json"}, b" " * limit)
     assert at_limit.status == 400  # the app's answer to a body that is only spaces
     assert at_limit.headers["X-Request-ID"]
@@ -172,32 +187,34 @@ def test_plain_http_answers_carry_the_headers_too(web: Client) -> None:
     assert redirect.status == 301
 
 
-def test_a_chunked_json_body_under_the_limit_is_accepted(
-    web: Client, apache: PrivateApache
+@pytest.mark.parametrize("size", [100, 2 * 1024 * 1024])
+def test_a_chunked_body_gets_a_json_411_and_is_not_acted_on(
+    own_apache: PrivateApache, size: int
 ) -> None:
+    """No Content-Length, no request: the app never sees a body it cannot size."""
+    web = Client(own_apache)
     user = new_user()
-    body = json.dumps(user).encode() + b" " * 100_000
-    reply = post_chunked(apache, "/api/users", in_chunks(body, 4096))
-    assert reply.status == 201, reply.text[:300]
-    created = json.loads(reply.body)
-    assert created["username"] == user["username"]
-    assert web.request(f"/api/users/{created['id']}").status == 200
-
-
-def test_a_chunked_body_over_the_limit_is_refused_and_not_acted_on(
-    own_apache: PrivateApache,
-) -> None:
-    user = new_user()
-    # Valid JSON once whole: only the size may stop it.
-    body = json.dumps(user).encode() + b" " * body_limit(own_apache)
+    # Valid JSON whatever its length: only the framing may stop it.
+    body = json.dumps(user).encode() + b" " * size
     reply = post_chunked(own_apache, "/api/users", in_chunks(body))
-    assert reply.status == 413
-    assert reply.headers["Connection"] == "close"
-    # The account does not exist: the same request, sent whole and small, creates it.
-    again = Client(own_apache).request(
+    assert reply.status == 411
+    assert reply.headers["Content-Type"] == "application/json"
+    error = json.loads(reply.body)
+    assert error["status"] == 411
+    assert "Content-Length" in error["message"]
+    for name, value in SECURITY_HEADERS.items():
+        assert reply.headers[name] == value, name
+    # The account does not exist: the same request, sent with its length, creates it.
+    again = web.request(
         "/api/users", "POST", {"Content-Type": "application/json"}, json.dumps(user).encode()
     )
     assert again.status == 201, again.text
+
+
+def test_a_chunked_form_on_the_site_gets_apaches_411_page(own_apache: PrivateApache) -> None:
+    reply = post_chunked(own_apache, "/auth/login", iter([b"username=a&password=b"]))
+    assert reply.status == 411
+    assert reply.headers["Content-Type"].startswith("text/html")
 
 
 def test_apaches_503_when_the_app_is_unreachable_carries_the_headers(
@@ -210,12 +227,16 @@ def test_apaches_503_when_the_app_is_unreachable_carries_the_headers(
     hidden = sockets[0].with_name("hidden.sock")
     sockets[0].rename(hidden)
     try:
-        reply = web.request("/api/health")
+        api, page = web.request("/api/health"), web.request("/")
     finally:
         hidden.rename(sockets[0])
-    assert reply.status == 503
+    assert (api.status, page.status) == (503, 503)
     for name, value in SECURITY_HEADERS.items():
-        assert reply.headers[name] == value, name
+        assert api.headers[name] == value, name
+        assert page.headers[name] == value, name
+    assert api.headers["Content-Type"] == "application/json"
+    assert json.loads(api.body)["status"] == 503
+    assert page.headers["Content-Type"].startswith("text/html")
     assert web.request("/api/health").status == 200
 
 
