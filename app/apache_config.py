@@ -14,8 +14,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
+from flask import current_app
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from .api.errors import error_response
+from .errors import MESSAGES
 from .security_headers import apache_headers
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -24,10 +27,19 @@ MOD_WSGI = Path("/usr/lib/apache2/modules/mod_wsgi.so")
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 SNAKEOIL_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
 SNAKEOIL_KEY = "/etc/ssl/private/ssl-cert-snakeoil.key"
+HARDENING_TEMPLATE = "server-hardening.conf.j2"
 _MOUNT = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _HOST = re.compile(r"^[A-Za-z0-9.-]+$")
 _UNSAFE_PATH = re.compile(r"[\s\"'\\]")
+# Statuses Apache answers itself under /api: a body without a Content-Length,
+# a body over LimitRequestBody, and the app's processes unreachable.
+APACHE_API_ERRORS = {
+    411: "Send the request body with a Content-Length header; "
+    "chunked transfer encoding is not accepted.",
+    413: MESSAGES[413],
+    503: "The service is briefly unavailable. Please try again in a few seconds.",
+}
 
 
 class DeployError(click.ClickException):
@@ -53,20 +65,30 @@ class VhostSettings:
     document_root: str = "/var/www/html"
     acme_root: str = "/var/www/html"
     wsgi_python: str = "3"
+    # Seconds a client has to send its request headers (mod_reqtimeout).
+    header_timeout: int = 20
+    # The app's MAX_CONTENT_LENGTH: Apache's LimitRequestBody.
+    max_body: int = 1024 * 1024
+    # (status, JSON body) of the errors Apache itself answers under /api.
+    api_errors: tuple[tuple[int, str], ...] = ()
 
     @property
     def template(self) -> str:
         return "flaskapp-mixed.conf.j2" if self.mount else "flaskapp.conf.j2"
 
 
-def render_vhost(settings: VhostSettings) -> str:
-    """The vhost configuration for ``settings``, as Apache will read it."""
-    environment = Environment(
+def _templates() -> Environment:
+    return Environment(
         loader=FileSystemLoader(TEMPLATES),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # Apache configuration, not HTML
     )
+
+
+def render_vhost(settings: VhostSettings) -> str:
+    """The vhost configuration for ``settings``, as Apache will read it."""
+    environment = _templates()
     context = asdict(settings)
     context.update(
         group_name=settings.site_name,
@@ -75,8 +97,32 @@ def render_vhost(settings: VhostSettings) -> str:
         listen_https=settings.https_port != 443,
         https_port_suffix="" if settings.https_port == 443 else f":{settings.https_port}",
         security_headers=apache_headers(),
+        api_errors_expr="%{REQUEST_STATUS} -in {"
+        + ", ".join(f"'{status}'" for status, _ in settings.api_errors)
+        + "}",
     )
     return environment.get_template(settings.template).render(context)
+
+
+def api_error_documents() -> tuple[tuple[int, str], ...]:
+    """The API's own JSON error bodies for the statuses Apache answers itself.
+
+    They become ErrorDocument strings, which Apache reads as expressions:
+    nothing in them may look like a quote, an escape or a variable.
+    """
+    documents = []
+    for status, message in APACHE_API_ERRORS.items():
+        body = error_response(status, MESSAGES.get(status, message)).get_data(as_text=True)
+        body = body.strip()
+        if re.search(r"['\\%]", body):
+            raise DeployError(f"the API's {status} body cannot be an ErrorDocument: {body}")
+        documents.append((status, body))
+    return tuple(documents)
+
+
+def render_hardening(settings: VhostSettings) -> str:
+    """The server-wide snippet (conf-available/) that a vhost cannot hold."""
+    return _templates().get_template(HARDENING_TEMPLATE).render(asdict(settings))
 
 
 def python_version_of_venv(venv: Path) -> str:
@@ -233,15 +279,32 @@ def _port(value: int) -> int:
     help="The checkout to serve (default: this one).",
 )
 @click.option(
+    "--header-timeout",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 300),
+    help="Seconds a client has to send its request headers (doubled while they keep coming).",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file instead of standard output.",
 )
+@click.option(
+    "--hardening-output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the server-wide settings (ServerTokens, TraceEnable, TLS handshake "
+    "timeout) to this file, for /etc/apache2/conf-available/server-hardening.conf.",
+)
 def apache_config_command(**options: object) -> None:
     """Render the Apache vhost (HTTPS, mod_wsgi daemon mode) for this machine."""
     settings = settings_from_options(options)
     text = render_vhost(settings)
+    hardening = options["hardening_output"]
+    if isinstance(hardening, Path):
+        hardening.write_text(render_hardening(settings))
+        click.echo(f"wrote {hardening}", err=True)
     output = options["output"]
     if isinstance(output, Path):
         output.write_text(text)
@@ -296,4 +359,8 @@ def settings_from_options(options: dict[str, object]) -> VhostSettings:
         document_root=str(options["document_root"]),
         acme_root=str(options["acme_root"]),
         wsgi_python=wsgi_python,
+        header_timeout=int(str(options["header_timeout"])),
+        # One fact in one place: the body limit the app enforces, from its config.
+        max_body=int(current_app.config["MAX_CONTENT_LENGTH"]),
+        api_errors=api_error_documents(),
     )

@@ -20,6 +20,7 @@ SITE=flaskapp-ci
 SITE_CONF=/etc/apache2/sites-available/$SITE.conf
 SNAKEOIL_CERT=/etc/ssl/certs/ssl-cert-snakeoil.pem
 SNAKEOIL_KEY=/etc/ssl/private/ssl-cert-snakeoil.key
+HARDENING_CONF=/etc/apache2/conf-available/server-hardening.conf
 
 section() { printf '\n==== %s\n' "$*"; }
 fail() { printf 'deploy check FAILED: %s\n' "$*" >&2; exit 1; }
@@ -36,6 +37,7 @@ fi
 [[ $(id -u) == 0 ]] || fail "run as root (it installs packages and configures the system Apache)"
 [[ -f $README ]] || fail "$README is missing"
 [[ -e $SITE_CONF ]] && fail "$SITE_CONF exists (left over from an earlier run?); remove it first"
+[[ -e $HARDENING_CONF ]] && fail "$HARDENING_CONF exists (left over from an earlier run?); remove it first"
 
 STATE=$(mktemp -d /tmp/ci-deploy-check.XXXXXX)
 started_at=$SECONDS
@@ -84,6 +86,11 @@ cleanup() {
             echo "disabling module link $link"
             rm -f "/etc/apache2/mods-enabled/$link"
         done
+        comm -13 "$STATE/confs-before" <(ls /etc/apache2/conf-enabled) | while read -r link; do
+            echo "disabling conf link $link"
+            rm -f "/etc/apache2/conf-enabled/$link"
+        done
+        rm -f "$HARDENING_CONF"
         # a2enmod/a2dissite keep state markers here; put them back as they were.
         if ! diff -q "$STATE/varlib-before" <(tree_listing /var/lib/apache2) >/dev/null; then
             find /var/lib/apache2 -mindepth 1 -delete
@@ -153,6 +160,7 @@ else
 fi
 echo "systemd running: $systemd"
 ls /etc/apache2/mods-enabled >"$STATE/mods-before"
+ls /etc/apache2/conf-enabled >"$STATE/confs-before"
 tree_listing /etc/apache2 >"$STATE/etc-before"
 tree_listing /etc/ssl >"$STATE/ssl-before"
 tree_listing /var/lib/apache2 >"$STATE/varlib-before"
@@ -244,6 +252,12 @@ headers=$(curl -fsSk -D - -o /dev/null https://localhost/)
 grep -qi '^strict-transport-security:' <<<"$headers" || fail "no Strict-Transport-Security on https://localhost/"
 grep -qi '^x-request-id:' <<<"$headers" || fail "no X-Request-ID on https://localhost/ (not the app?)"
 echo "https://localhost/: HSTS and X-Request-ID present"
+server=$(grep -i '^server:' <<<"$headers" | tr -d '\r')
+echo "https://localhost/ $server"
+[[ ${server,,} == "server: apache" ]] || fail "the Server header says more than Apache: $server"
+code=$(curl -sk -o /dev/null -w '%{http_code}' -X TRACE https://localhost/)
+echo "TRACE https://localhost/: $code"
+[[ $code == 405 ]] || fail "TRACE answered $code, not 405"
 static=$(sed -n 's|.*href="\(/static/[^"?]*\).*|\1|p' < <(curl -fsSk https://localhost/) | head -n 1)
 if [[ -n $static ]]; then
     code=$(curl -sk -o /dev/null -w '%{http_code}' "https://localhost$static")

@@ -47,7 +47,10 @@ MODULES_NEEDED = [
     "socache_shmcb",
     "ssl",
     "wsgi",
+    "reqtimeout",
 ]
+# Seconds for request headers: short, so a test sees slow clients cut off quickly.
+HEADER_TIMEOUT = 3
 
 
 class ApacheUnavailable(RuntimeError):
@@ -152,11 +155,12 @@ LogFormat "%h %l %u %t \\"%r\\" %>s %O \\"%{{Referer}}i\\" \\"%{{User-Agent}}i\\
 User {user}
 Group {user}
 TypesConfig /etc/mime.types
-ServerTokens Prod
 {modules}
 SSLSessionCache shmcb:{root}/run/ssl_scache(512000)
 # mod_wsgi's daemon sockets, in this instance's own folder.
 WSGISocketPrefix {root}/run/wsgi
+# The server-wide snippet the deploy guide enables with a2enconf.
+Include {root}/server-hardening.conf
 Include {root}/site.conf
 """
 
@@ -211,6 +215,8 @@ class PrivateApache:
             "--log-dir": self.root / "logs",
             "--document-root": self.root / "htdocs",
             "--acme-root": self.root / "htdocs",
+            "--header-timeout": HEADER_TIMEOUT,
+            "--hardening-output": self.root / "server-hardening.conf",
         }
         command = [str(flask), "--app", "wsgi", "apache-config"]
         for option, value in options.items():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -135,3 +137,84 @@ def test_rejects_a_bad_server_name(runner: FlaskCliRunner, app: Flask, tmp_path:
     )
     assert result.exit_code == 1
     assert "is not a host name" in result.output
+
+
+def test_the_vhost_is_hardened_on_its_own(runner: FlaskCliRunner, system_venv: Path) -> None:
+    result = render(runner, "--venv", str(system_venv))
+    assert result.exit_code == 0, result.output
+    conf = result.output
+    # Both the HTTP and the HTTPS vhost: neither relies on a server-wide setting.
+    assert conf.count("TraceEnable Off") == 2
+    assert conf.count("RequestReadTimeout header=20-40,MinRate=500 body=20,MinRate=500") == 2
+    assert conf.count("LimitRequestBody 1048576") == 2
+    assert conf.count('Header always set X-Content-Type-Options "nosniff"') == 2
+    # mod_wsgi's 411 for chunked bodies stays (see _daemon.conf.j2).
+    assert not re.search(r"^\s*WSGIChunkedRequest", conf, re.MULTILINE)
+    # A touch restarts every daemon at once: one slow request must not hold them 5 s.
+    assert "shutdown-timeout=2 " in conf
+    assert "a2enmod ssl wsgi headers expires deflate alias reqtimeout" in conf
+
+
+def test_the_body_limit_is_the_apps_max_content_length(
+    runner: FlaskCliRunner, app: Flask, system_venv: Path
+) -> None:
+    app.config["MAX_CONTENT_LENGTH"] = 5 * 1024 * 1024
+    result = render(runner, "--venv", str(system_venv))
+    assert result.exit_code == 0, result.output
+    assert re.findall(r"LimitRequestBody (\d+)", result.output) == ["5242880", "5242880"]
+
+
+def test_writes_the_server_wide_snippet_alongside_the_vhost(
+    runner: FlaskCliRunner, system_venv: Path, tmp_path: Path
+) -> None:
+    snippet = tmp_path / "server-hardening.conf"
+    result = render(runner, "--venv", str(system_venv), "--hardening-output", str(snippet))
+    assert result.exit_code == 0, result.output
+    assert "<VirtualHost *:443>" in result.stdout  # the vhost still goes to stdout
+    text = snippet.read_text()
+    directives = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert directives == [
+        "ServerTokens Prod",
+        "ServerSignature Off",
+        "TraceEnable Off",
+        "RequestReadTimeout handshake=10 header=20-40,MinRate=500 body=20,MinRate=500",
+    ]
+    assert "a2enconf server-hardening" in text
+
+
+def test_the_header_timeout_can_be_shortened(
+    runner: FlaskCliRunner, system_venv: Path, tmp_path: Path
+) -> None:
+    snippet = tmp_path / "server-hardening.conf"
+    result = render(
+        runner,
+        "--venv",
+        str(system_venv),
+        "--header-timeout",
+        "5",
+        "--hardening-output",
+        str(snippet),
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("RequestReadTimeout header=5-10,MinRate=500 ") == 2
+    assert "handshake=10 header=5-10,MinRate=500 " in snippet.read_text()
+    assert render(runner, "--venv", str(system_venv), "--header-timeout", "0").exit_code == 2
+
+
+def test_apache_answers_the_api_in_its_own_json_shape(
+    runner: FlaskCliRunner, system_venv: Path
+) -> None:
+    result = render(runner, "--venv", str(system_venv), "--mount", "/app")
+    assert result.exit_code == 0, result.output
+    assert '<LocationMatch "^/app/api(/|$)">' in result.output
+    documents = dict(re.findall(r"ErrorDocument (\d+) '(.*)'", result.output))
+    assert set(documents) == {"411", "413", "503"}
+    body = json.loads(documents["413"])
+    assert body == {
+        "status": 413,
+        "error": "Request Entity Too Large",
+        "message": "What you sent is larger than this site accepts.",
+    }
+    assert json.loads(documents["503"])["error"] == "Service Unavailable"
+    expression = "expr=%{REQUEST_STATUS} -in {'411', '413', '503'}"
+    assert f'Header always set Content-Type "application/json" "{expression}"' in result.output
