@@ -71,14 +71,38 @@ class ApacheConfig:
         return values[-1] if values else None
 
 
-def directives(text: str) -> Iterator[tuple[str, str]]:
-    """(lower-cased name, arguments) of each directive; comments and line continuations undone."""
+def directives(text: str, server_level: bool = False) -> Iterator[tuple[str, str]]:
+    """(lower-cased name, arguments) of each directive; comments and line continuations undone.
+
+    ``server_level`` leaves out what is inside <VirtualHost> sections: another
+    site's settings are not the server's.
+    """
+    depth = 0
     for line in re.sub(r"\\\n\s*", " ", text).splitlines():
         line = line.strip()
-        if not line or line.startswith(("#", "<")):
+        if line.lower().startswith("<virtualhost"):
+            depth += 1
+        elif line.lower().startswith("</virtualhost"):
+            depth = max(0, depth - 1)
+        if not line or line.startswith(("#", "<")) or (server_level and depth):
             continue
         name, _, arguments = line.partition(" ")
         yield name.lower(), arguments.strip()
+
+
+def server_directives(path: Path, server_root: Path, seen: set[Path]) -> Iterator[tuple[str, str]]:
+    """The server-level directives of ``path`` and of the files it Includes, in Apache's order."""
+    if path in seen or not path.is_file():
+        return
+    seen.add(path)
+    for name, arguments in directives(path.read_text(errors="replace"), server_level=True):
+        if name in {"include", "includeoptional"}:
+            pattern = arguments.strip("\"'")
+            base = Path(pattern) if pattern.startswith("/") else server_root / pattern
+            for included in sorted(base.parent.glob(base.name)):
+                yield from server_directives(included, server_root, seen)
+        else:
+            yield name, arguments
 
 
 def find_site(apache_root: Path, project: Path) -> Path | None:
@@ -95,16 +119,14 @@ def find_site(apache_root: Path, project: Path) -> Path | None:
 
 
 def read_apache(apache_root: Path, site: Path | None) -> ApacheConfig:
-    """The enabled site's directives and the server-wide ones (apache2.conf, conf-enabled)."""
+    """The enabled site's directives, and the server-wide ones: apache2.conf and what it
+    includes (on Debian: mods-enabled, ports.conf, conf-enabled)."""
     config = ApacheConfig(site=site)
     if site is not None:
         config.site_directives = list(directives(site.read_text(errors="replace")))
-    server_files = [apache_root / "apache2.conf", *sorted(apache_root.glob("conf-enabled/*.conf"))]
-    for path in server_files:
-        if path.is_file():
-            config.server_directives += directives(path.read_text(errors="replace"))
-    for path in apache_root.glob("mods-enabled/*.load"):
-        config.loaded_modules.add(path.stem)
+    config.server_directives = list(
+        server_directives(apache_root / "apache2.conf", apache_root, set())
+    )
     for name, arguments in config.server_directives:
         if name == "loadmodule":
             config.loaded_modules.add(arguments.split()[0].removesuffix("_module"))
