@@ -274,4 +274,14 @@ grep -q "app.request: GET /api/health 200" "/var/log/apache2/$SITE-error.log" \
     || fail "the app's request log is not in /var/log/apache2/$SITE-error.log"
 echo "the app's request lines are in /var/log/apache2/$SITE-error.log"
 
+findings=$(cd "$APP_DIR" && runuser -u www-data -- "$APP_DIR/.venv/bin/flask" --app wsgi check-deploy --json) \
+    || fail "flask check-deploy reports an error: $findings"
+echo "flask check-deploy: $findings"
+# What the guide's SQLite setup is expected to note, and nothing else.
+python3 - "$findings" <<'PY' || fail "flask check-deploy reports more than the guide's setup explains"
+import json, sys
+found = {finding["id"] for finding in json.loads(sys.argv[1])}
+sys.exit(not found <= {"config.sqlite", "limits.memory", "cache.per_machine"})
+PY
+
 echo "all checks passed after $((SECONDS - started_at))s"
