@@ -137,6 +137,10 @@ class BaseConfig:
         # each while it is down, so this bounds what an outage adds to a request.
         self.REDIS_CONNECT_TIMEOUT = _env_seconds("REDIS_CONNECT_TIMEOUT", 0.25, 0.01, 10)
         self.REDIS_SOCKET_TIMEOUT = _env_seconds("REDIS_SOCKET_TIMEOUT", 0.25, 0.01, 10)
+        # After a failure, each process leaves Redis alone this long, then lets
+        # one request try it again: the most a hung Redis costs per interval is
+        # one timeout, and recovery takes at most this long.
+        self.REDIS_RETRY_INTERVAL = _env_seconds("REDIS_RETRY_INTERVAL", 2.0, 0.1, 300)
         redis_options = _redis_client_options(self.REDIS_CONNECT_TIMEOUT, self.REDIS_SOCKET_TIMEOUT)
         if (self.RATELIMIT_STORAGE_URI or "").startswith(("redis://", "rediss://", "redis+unix")):
             self.RATELIMIT_STORAGE_OPTIONS = dict(redis_options)
@@ -145,17 +149,13 @@ class BaseConfig:
         self.RATELIMIT_REGISTER = _env("RATELIMIT_REGISTER", "10 per hour")
 
         # Cache: one process by default, Redis when CACHE_REDIS_URL is set. The
-        # Redis backend serves from the database while Redis is down and skips
-        # Redis for CACHE_REDIS_RETRY_INTERVAL seconds after each failure.
+        # Redis backend serves from the database while Redis is down.
         redis_url = _env("CACHE_REDIS_URL")
         self.CACHE_TYPE = "SimpleCache"
         if redis_url:
             self.CACHE_TYPE = "app.resilient_cache.ResilientRedisCache"
             self.CACHE_REDIS_URL = redis_url
             self.CACHE_OPTIONS = dict(redis_options)
-            self.CACHE_REDIS_RETRY_INTERVAL = _env_seconds(
-                "CACHE_REDIS_RETRY_INTERVAL", 2.0, 0.1, 300
-            )
         self.CACHE_DEFAULT_TIMEOUT = _env_int("CACHE_DEFAULT_TIMEOUT", 300)
         self.CACHE_KEY_PREFIX = _env("CACHE_KEY_PREFIX", "flaskapp:")
 

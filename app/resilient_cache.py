@@ -114,7 +114,7 @@ class ResilientRedisCache(RedisCache):
             client,
             default_timeout=kwargs["default_timeout"],
             key_prefix=config.get("CACHE_KEY_PREFIX"),
-            retry_interval=config.get("CACHE_REDIS_RETRY_INTERVAL", 2.0),
+            retry_interval=config.get("REDIS_RETRY_INTERVAL", 2.0),
         )
 
     def _call(self, operation: Callable[[], T], fallback: T) -> T:

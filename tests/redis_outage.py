@@ -126,12 +126,12 @@ class PrivateRedis:
         """The keys whose name holds ``prefix``."""
         return list(self.client().scan_iter(match=f"*{prefix}*"))
 
-    def limit_count(self) -> int:
-        """The sum of the rate-limit counters stored here."""
+    def limit_counts(self) -> dict[bytes, int]:
+        """The rate-limit counters stored here, by key."""
         # Not by RATELIMIT_KEY_PREFIX: the limiter object is shared by every app
         # in a process and keeps the prefix of the first app bound to it.
         client = self.client()
-        return sum(int(client.get(key) or 0) for key in self.keys("LIMITS:"))
+        return {key: int(client.get(key) or 0) for key in self.keys("LIMITS:")}
 
 
 @contextmanager
@@ -306,6 +306,14 @@ class Traffic:
     def between(self, start: float, end: float) -> list[tuple[float, str, int, float, bool]]:
         with self._lock:
             return [r for r in self.results if start <= r[0] <= end]
+
+
+def limits_counted_in_redis(served: DrillApp, redis_server: PrivateRedis) -> bool:
+    """Does a password guess now raise a rate-limit counter in Redis?"""
+    before = redis_server.limit_counts()
+    served.wrong_password()
+    after = redis_server.limit_counts()
+    return any(count > before.get(key, 0) for key, count in after.items())
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.1) -> float:
