@@ -135,8 +135,8 @@ class BaseConfig:
         # Redis, for the cache and the rate limits: how long one command may wait
         # before Redis counts as down. A request touches Redis at most once for
         # each while it is down, so this bounds what an outage adds to a request.
-        self.REDIS_CONNECT_TIMEOUT = _env_seconds("REDIS_CONNECT_TIMEOUT", 0.25, 0.01, 10)
-        self.REDIS_SOCKET_TIMEOUT = _env_seconds("REDIS_SOCKET_TIMEOUT", 0.25, 0.01, 10)
+        self.REDIS_CONNECT_TIMEOUT = _env_seconds("REDIS_CONNECT_TIMEOUT", 0.2, 0.01, 10)
+        self.REDIS_SOCKET_TIMEOUT = _env_seconds("REDIS_SOCKET_TIMEOUT", 0.2, 0.01, 10)
         # After a failure, each process leaves Redis alone this long, then lets
         # one request try it again: the most a hung Redis costs per interval is
         # one timeout, and recovery takes at most this long.

@@ -71,12 +71,19 @@ def drill(mode: str, seconds: float, threads: int, folder: Path) -> dict[str, ob
         "wrong bodies (whole run)": sum(1 for *_, right in traffic.results if not right),
         "500s (whole run)": sum(1 for _, _, status, _, _ in traffic.results if status == 500),
         "slowest during outage (s)": round(max(r[3] for r in during), 3),
+        "99th percentile during outage (s)": round(_percentile([r[3] for r in during], 99), 3),
+        "answers over 0.25 s during outage": sum(1 for r in during if r[3] > 0.25),
         "slowest whole run (s)": round(max(r[3] for r in traffic.results), 3),
         "password guesses during outage": dict(guesses),
         "cache back after (s)": round(cache_back, 2),
         "rate limits back in Redis after (s)": round(limits_back, 2),
         "cache warnings logged": len(recorder.at(logging.WARNING)),
     }
+
+
+def _percentile(values: list[float], percent: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * percent / 100))]
 
 
 def main() -> int:

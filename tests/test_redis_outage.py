@@ -14,8 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from app import create_app
+from app.extensions import db
 from app.resilient_cache import CircuitBreaker
-from tests.conftest import skip_or_fail
+from config import ConfigError, load_config
+from tests.conftest import make_user, skip_or_fail
 from tests.redis_outage import (
     DRILL_TITLE,
     REDIS_SERVER,
@@ -24,6 +27,7 @@ from tests.redis_outage import (
     PrivateRedis,
     Traffic,
     drill_app,
+    free_port,
     limits_counted_in_redis,
     running_redis,
     wait_for,
@@ -32,7 +36,7 @@ from tests.redis_outage import (
 # The goal is 0.5 s; the bound leaves room for a busy 2-core machine.
 LATENCY_BOUND = 2.0
 LIMIT = 5  # RATELIMIT_LOGIN's default: 5 password guesses a minute
-REDIS_TIMEOUT = 0.25  # REDIS_SOCKET_TIMEOUT's default
+REDIS_TIMEOUT = 0.2  # REDIS_SOCKET_TIMEOUT's default
 # REDIS_RETRY_INTERVAL's default is 2 s; Flask-Limiter alone could take 32 s.
 RECOVERY_BOUND = 5.0
 OUTAGE = 7.0
@@ -158,3 +162,34 @@ def test_circuit_breaker_lets_one_probe_through_per_interval() -> None:
     assert not breaker.allows()  # everyone else waits for its verdict
     assert breaker.succeeded() == 2.0
     assert breaker.allows() and breaker.succeeded() is None
+
+
+def test_the_app_starts_and_serves_while_redis_is_unreachable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    monkeypatch.setenv("CACHE_REDIS_URL", nowhere)
+    monkeypatch.setenv("TEST_DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
+    app = create_app("testing")
+    with app.app_context():
+        db.create_all()
+        make_user("offline")
+    client = app.test_client()
+    for path in ("/", "/users/offline", "/api/users", "/api/posts"):
+        assert client.get(path).status_code == 200, path
+    assert client.get("/api/users").get_json()["total"] == 1
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_redis_clients_get_short_timeouts_and_no_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CACHE_REDIS_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/1")
+    monkeypatch.setenv("REDIS_SOCKET_TIMEOUT", "0.3")
+    settings = load_config("development")
+    expected = {"socket_connect_timeout": 0.2, "socket_timeout": 0.3, "retry": None}
+    assert settings.CACHE_OPTIONS == expected
+    assert settings.RATELIMIT_STORAGE_OPTIONS == expected
+    monkeypatch.setenv("REDIS_SOCKET_TIMEOUT", "soon")
+    with pytest.raises(ConfigError, match="REDIS_SOCKET_TIMEOUT must be a number of seconds"):
+        load_config("development")
