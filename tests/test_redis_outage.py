@@ -60,13 +60,31 @@ def served(private_redis: PrivateRedis, tmp_path: Path) -> Iterator[DrillApp]:
         private_redis.start()
 
 
-@pytest.fixture
-def cache_log() -> Iterator[LogRecorder]:
+def _recorded(logger_name: str) -> Iterator[LogRecorder]:
     recorder = LogRecorder()
-    logger = logging.getLogger("app.resilient_cache")
+    logger = logging.getLogger(logger_name)
     logger.addHandler(recorder)
     yield recorder
     logger.removeHandler(recorder)
+
+
+@pytest.fixture
+def cache_log() -> Iterator[LogRecorder]:
+    yield from _recorded("app.resilient_cache")
+
+
+@pytest.fixture
+def limiter_log() -> Iterator[LogRecorder]:
+    yield from _recorded("app.resilient_limiter")
+
+
+def _assert_logged_once_per_outage(cache_log: LogRecorder, limiter_log: LogRecorder) -> None:
+    warnings = cache_log.at(logging.WARNING)
+    assert len(warnings) == 1 and "serving from the database" in warnings[0], warnings
+    assert len(cache_log.at(logging.INFO)) == 1, cache_log.at(logging.INFO)
+    warnings = limiter_log.at(logging.WARNING)
+    assert len(warnings) == 1 and "counting limits in memory" in warnings[0], warnings
+    assert len(limiter_log.at(logging.INFO)) == 1, limiter_log.at(logging.INFO)
 
 
 def _assert_all_served(traffic: Traffic, outage: tuple[float, float]) -> None:
@@ -83,7 +101,10 @@ def _assert_all_served(traffic: Traffic, outage: tuple[float, float]) -> None:
 
 
 def test_stopped_redis_serves_from_the_database_counts_limits_in_memory_and_recovers(
-    served: DrillApp, private_redis: PrivateRedis, cache_log: LogRecorder
+    served: DrillApp,
+    private_redis: PrivateRedis,
+    cache_log: LogRecorder,
+    limiter_log: LogRecorder,
 ) -> None:
     traffic = Traffic(served).start()
     try:
@@ -109,14 +130,14 @@ def test_stopped_redis_serves_from_the_database_counts_limits_in_memory_and_reco
     finally:
         traffic.stop()
     _assert_all_served(traffic, (stopped, restarted))
-    warnings = cache_log.at(logging.WARNING)
-    assert len(warnings) == 1, warnings
-    assert "serving from the database" in warnings[0]
-    assert len(cache_log.at(logging.INFO)) == 1
+    _assert_logged_once_per_outage(cache_log, limiter_log)
 
 
 def test_hung_redis_gives_the_same_answers_and_an_edit_made_meanwhile_shows_after(
-    served: DrillApp, private_redis: PrivateRedis, cache_log: LogRecorder
+    served: DrillApp,
+    private_redis: PrivateRedis,
+    cache_log: LogRecorder,
+    limiter_log: LogRecorder,
 ) -> None:
     traffic = Traffic(served).start()
     try:
@@ -146,8 +167,7 @@ def test_hung_redis_gives_the_same_answers_and_an_edit_made_meanwhile_shows_afte
     finally:
         traffic.stop()
     _assert_all_served(traffic, (paused, resumed))
-    assert len(cache_log.at(logging.WARNING)) == 1, cache_log.at(logging.WARNING)
-    assert len(cache_log.at(logging.INFO)) == 1
+    _assert_logged_once_per_outage(cache_log, limiter_log)
 
 
 def test_circuit_breaker_lets_one_probe_through_per_interval() -> None:
