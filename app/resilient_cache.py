@@ -28,6 +28,8 @@ from blinker import Namespace
 from flask import Flask
 from flask_caching.backends.rediscache import RedisCache
 
+from .redis_waits import note_wait_on_redis, waited_on_redis
+
 T = TypeVar("T")
 Timeout = int | timedelta | None
 
@@ -121,13 +123,14 @@ class ResilientRedisCache(RedisCache):
         if getattr(self._recovering, "active", False):
             # A recovery receiver's call: its failure must abort the recovery.
             return operation()
-        if not self.breaker.allows():
+        if waited_on_redis() or not self.breaker.allows():
             return fallback
         try:
             if self.breaker.is_open:
                 self._recover()
             return operation()
         except (redis.RedisError, OSError) as error:
+            note_wait_on_redis()
             if self.breaker.failed():
                 logger.warning(
                     "Redis cache unavailable (%s: %s); serving from the database, "

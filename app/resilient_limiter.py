@@ -18,6 +18,8 @@ from typing import Any
 from flask import current_app, has_app_context
 from flask_limiter import Limiter
 
+from .redis_waits import note_wait_on_redis, waited_on_redis
+
 logger = logging.getLogger(__name__)
 
 
@@ -42,6 +44,8 @@ class ResilientLimiter(Limiter):
 
     @_storage_dead.setter
     def _storage_dead(self, dead: bool) -> None:
+        if dead:
+            note_wait_on_redis()
         with self._probe_lock:
             now = time.monotonic()
             if dead and self._dead_since is None:
@@ -56,12 +60,15 @@ class ResilientLimiter(Limiter):
                 logger.info("Rate limit storage is back after %.1f s", outage)
 
     def _Limiter__should_check_backend(self) -> bool:
+        if waited_on_redis():
+            return False
         with self._probe_lock:
             now = time.monotonic()
             if now < self._next_probe:
                 return False
             self._next_probe = now + _retry_interval()
-            return True
+        note_wait_on_redis()
+        return True
 
 
 def _retry_interval() -> float:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from app import create_app
-from app.extensions import db
+from app.extensions import cache, db
+from app.redis_waits import note_wait_on_redis
 from app.resilient_cache import CircuitBreaker
 from config import ConfigError, load_config
 from tests.conftest import make_user, skip_or_fail
@@ -213,3 +214,21 @@ def test_redis_clients_get_short_timeouts_and_no_retries(monkeypatch: pytest.Mon
     monkeypatch.setenv("REDIS_SOCKET_TIMEOUT", "soon")
     with pytest.raises(ConfigError, match="REDIS_SOCKET_TIMEOUT must be a number of seconds"):
         load_config("development")
+
+
+def test_a_request_that_waited_on_redis_leaves_it_alone_until_it_ends(
+    private_redis: PrivateRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CACHE_REDIS_URL", private_redis.url)
+    monkeypatch.setenv("CACHE_KEY_PREFIX", f"waits-{free_port()}:")
+    app = create_app("testing")
+    with app.app_context():
+        cache.set("answer", 42)
+        assert cache.get("answer") == 42
+        # The rate limiter just waited on Redis in this request: a second wait
+        # for the cache would double what the request pays.
+        note_wait_on_redis()
+        assert cache.get("answer") is None
+    with app.app_context():
+        assert cache.get("answer") == 42
+        cache.clear()
