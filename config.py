@@ -78,6 +78,30 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _env_seconds(name: str, default: float, minimum: float, maximum: float) -> float:
+    value = _env(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from exc
+    if not minimum <= number <= maximum:
+        raise ConfigError(f"{name} must be between {minimum} and {maximum} seconds, got {value}")
+    return number
+
+
+def _redis_client_options(connect_timeout: float, socket_timeout: float) -> dict[str, Any]:
+    """redis-py options that bound how long a request can wait on a dead or hung Redis."""
+    # retry=None: redis-py then never retries a failed command, so an outage
+    # costs one timeout per command, not a retry storm with back-off sleeps.
+    return {
+        "socket_connect_timeout": connect_timeout,
+        "socket_timeout": socket_timeout,
+        "retry": None,
+    }
+
+
 def _env_int(name: str, default: int, minimum: int = 0, maximum: int = 2**31 - 1) -> int:
     value = _env(name)
     if value is None:
@@ -237,6 +261,18 @@ class BaseConfig:
         # If the shared store is down, count in memory rather than fail requests.
         self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
         self.RATELIMIT_SWALLOW_ERRORS = True
+        # Redis, for the cache and the rate limits: how long one command may wait
+        # before Redis counts as down. A request touches Redis at most once for
+        # each while it is down, so this bounds what an outage adds to a request.
+        self.REDIS_CONNECT_TIMEOUT = _env_seconds("REDIS_CONNECT_TIMEOUT", 0.2, 0.01, 10)
+        self.REDIS_SOCKET_TIMEOUT = _env_seconds("REDIS_SOCKET_TIMEOUT", 0.2, 0.01, 10)
+        # After a failure, each process leaves Redis alone this long, then lets
+        # one request try it again: the most a hung Redis costs per interval is
+        # one timeout, and recovery takes at most this long.
+        self.REDIS_RETRY_INTERVAL = _env_seconds("REDIS_RETRY_INTERVAL", 2.0, 0.1, 300)
+        redis_options = _redis_client_options(self.REDIS_CONNECT_TIMEOUT, self.REDIS_SOCKET_TIMEOUT)
+        if (self.RATELIMIT_STORAGE_URI or "").startswith(("redis://", "rediss://", "redis+unix")):
+            self.RATELIMIT_STORAGE_OPTIONS = dict(redis_options)
         # Password guesses (site log-in and POST /api/tokens share it) and registrations.
         self.RATELIMIT_LOGIN = _env("RATELIMIT_LOGIN", "5 per minute")
         # Log-in attempts per account, whatever the address (a success clears the
@@ -247,11 +283,14 @@ class BaseConfig:
         self.RATELIMIT_REGISTER = _env("RATELIMIT_REGISTER", "10 per hour")
         self.RATELIMIT_REGISTER_ATTEMPTS = _env("RATELIMIT_REGISTER_ATTEMPTS", "50 per hour")
 
-        # Cache: one process by default, Redis when CACHE_REDIS_URL is set.
+        # Cache: one process by default, Redis when CACHE_REDIS_URL is set. The
+        # Redis backend serves from the database while Redis is down.
         redis_url = _env("CACHE_REDIS_URL")
-        self.CACHE_TYPE = "RedisCache" if redis_url else "SimpleCache"
+        self.CACHE_TYPE = "SimpleCache"
         if redis_url:
+            self.CACHE_TYPE = "app.resilient_cache.ResilientRedisCache"
             self.CACHE_REDIS_URL = redis_url
+            self.CACHE_OPTIONS = dict(redis_options)
         self.CACHE_DEFAULT_TIMEOUT = _env_int("CACHE_DEFAULT_TIMEOUT", 300)
         self.CACHE_KEY_PREFIX = _env("CACHE_KEY_PREFIX", "flaskapp:")
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Flask, request
 from flask_caching import Cache
-from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
@@ -16,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 from . import database_faults
+from .resilient_limiter import ResilientLimiter
 
 
 class Base(DeclarativeBase):
@@ -66,7 +66,8 @@ def client_key() -> str:
     return address
 
 
-limiter = Limiter(client_key)
+# Counts in memory while Redis is down, and goes back to Redis when it returns.
+limiter = ResilientLimiter(client_key)
 
 
 def _session_fingerprint() -> str:

@@ -3,7 +3,8 @@
 Cached entries are plain dataclasses, never ORM objects, and hold nothing
 personal, so one visitor's page can never leak into another's. Every key
 carries a generation token that changes after any committed write to users or
-posts, so the next read after a write always sees it.
+posts, so the next read after a write always sees it. A write made while Redis
+was down cannot change it, so the generation also changes when Redis returns.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from math import ceil
 from typing import Any, Generic, TypeVar
 
 from flask import has_app_context
+from flask_caching.backends.base import BaseCache
 from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session, joinedload
 
 from .extensions import cache, db
 from .models import Post, User
+from .resilient_cache import cache_recovered
 
 T = TypeVar("T")
 # Bump when the cached dataclasses change shape: pickles of the old shape are
@@ -167,6 +170,13 @@ def _cached(key: tuple[Any, ...], load: Callable[[], Page[T]]) -> Page[T]:
 def invalidate() -> None:
     """Make every cached list stale."""
     cache.set(GENERATION_KEY, secrets.token_hex(8), timeout=0)
+
+
+@cache_recovered.connect
+def _invalidate_after_outage(backend: BaseCache, **_: Any) -> None:
+    # A write committed while Redis was unreachable could not change the
+    # generation, so the lists Redis kept from before may miss it.
+    backend.set(GENERATION_KEY, secrets.token_hex(8), timeout=0)
 
 
 def _changes_a_listing(obj: object, session: Session) -> bool:

@@ -143,7 +143,7 @@ def two_processes_sharing_redis(
         # Both processes must see the same database: one file.
         monkeypatch.setenv("TEST_DATABASE_URL", f"sqlite:///{tmp_path / 'shared.db'}")
     first, second = create_app("testing"), create_app("testing")
-    assert first.config["CACHE_TYPE"] == "RedisCache"
+    assert first.config["CACHE_TYPE"] == "app.resilient_cache.ResilientRedisCache"
     with first.app_context():
         db.create_all()
         cache.clear()

@@ -1,0 +1,77 @@
+"""Flask-Limiter, going back to its Redis storage within a few seconds of its return.
+
+While the storage fails, Flask-Limiter counts in memory (per process) and asks
+the storage again after 1, 2, 4, 8, 16 and 32 seconds, so limits could stay
+per process for half a minute after Redis came back, and it logs only to a
+logger nobody reads. Here a process tries the storage again every
+``REDIS_RETRY_INTERVAL`` seconds, one request at a time, as the cache does, and
+says once per outage in the app's log that limits are counted per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from flask import current_app, has_app_context
+from flask_limiter import Limiter
+
+from .redis_waits import note_wait_on_redis, waited_on_redis
+
+logger = logging.getLogger(__name__)
+
+
+class ResilientLimiter(Limiter):
+    """A Limiter whose failed storage is probed at a steady interval.
+
+    It relies on two private parts of Flask-Limiter 4: the ``_storage_dead``
+    flag and the ``__should_check_backend`` hook, which Flask-Limiter consults
+    only while that flag is set. tests/test_redis_outage.py fails if an upgrade
+    changes either.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._probe_lock = threading.Lock()
+        self._next_probe = 0.0
+        self._dead_since: float | None = None
+        super().__init__(*args, **kwargs)
+
+    @property
+    def _storage_dead(self) -> bool:
+        return self._dead_since is not None
+
+    @_storage_dead.setter
+    def _storage_dead(self, dead: bool) -> None:
+        if dead:
+            note_wait_on_redis()
+        with self._probe_lock:
+            now = time.monotonic()
+            if dead and self._dead_since is None:
+                self._dead_since = now
+                # The request that found the storage dead has waited once already.
+                self._next_probe = now + _retry_interval()
+                logger.warning(
+                    "Rate limit storage unavailable; counting limits in memory, per process"
+                )
+            elif not dead and self._dead_since is not None:
+                outage, self._dead_since = now - self._dead_since, None
+                logger.info("Rate limit storage is back after %.1f s", outage)
+
+    def _Limiter__should_check_backend(self) -> bool:
+        if waited_on_redis():
+            return False
+        with self._probe_lock:
+            now = time.monotonic()
+            if now < self._next_probe:
+                return False
+            self._next_probe = now + _retry_interval()
+        note_wait_on_redis()
+        return True
+
+
+def _retry_interval() -> float:
+    if has_app_context():
+        return float(current_app.config.get("REDIS_RETRY_INTERVAL", 2.0))
+    return 2.0
