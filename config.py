@@ -393,7 +393,7 @@ class ProductionConfig(BaseConfig):
             # mod_wsgi runs several processes: a per-process cache would keep
             # serving a list another process has changed. Files are shared by
             # every process on this machine; Redis (CACHE_REDIS_URL) by all machines.
-            self.CACHE_TYPE = "FileSystemCache"
+            self.CACHE_TYPE = "app.folder_cache.FolderCache"
             self.CACHE_DIR = _env("CACHE_DIR", str(PROJECT_ROOT / "instance" / "cache"))
 
     def validate(self, settings: Mapping[str, Any]) -> None:

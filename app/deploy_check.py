@@ -194,7 +194,7 @@ def check_shared_state(app: Flask, processes: int) -> Iterator[Finding]:
             "the cache is per process: one process keeps serving lists another has changed",
             "set CACHE_REDIS_URL, or leave it unset in production for the shared folder cache",
         )
-    elif cache_type.endswith("FileSystemCache"):
+    elif cache_type.endswith(("FileSystemCache", "FolderCache")):
         yield Finding(
             "cache.per_machine",
             "info",

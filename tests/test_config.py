@@ -302,7 +302,7 @@ def test_production_shares_its_cache_between_processes_without_redis(
     monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("CACHE_REDIS_URL", raising=False)
     first, second = create_app("production"), create_app("production")
-    assert first.config["CACHE_TYPE"] == "FileSystemCache"
+    assert first.config["CACHE_TYPE"] == "app.folder_cache.FolderCache"
     with first.app_context():
         db.create_all()
         assert latest_posts(1, 10).total == 0
