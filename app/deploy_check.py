@@ -294,6 +294,34 @@ def _check_database(app: Flask) -> Iterator[Finding]:
         )
 
 
+def check_data_owner(app: Flask, user: str) -> Iterator[Finding]:
+    """Files the site writes (cache folder, SQLite database) must belong to its user.
+
+    A ``flask`` command run as root leaves root's files there; the site then cannot
+    change them (a SQLite database it cannot write, cache entries it cannot replace).
+    """
+    places = []
+    if app.config.get("CACHE_DIR"):
+        places.append(Path(app.config["CACHE_DIR"]))
+    url = str(app.config.get("SQLALCHEMY_DATABASE_URI") or "")
+    if url.startswith("sqlite:///") and url != "sqlite://":
+        database = Path(url.removeprefix("sqlite:///"))
+        database = database if database.is_absolute() else Path(app.instance_path) / database
+        places += [database.with_name(database.name + suffix) for suffix in ("", "-wal", "-shm")]
+    foreign = []
+    for place in places:
+        paths = [place, *place.rglob("*")] if place.is_dir() else [place]
+        foreign += [path for path in paths if path.exists() and _owner(path) != user]
+    if foreign:
+        shown = ", ".join(str(path) for path in foreign[:3]) + (" ..." if len(foreign) > 3 else "")
+        yield Finding(
+            "files.data_owner",
+            "error",
+            f"{len(foreign)} file(s) the site writes belong to another user: {shown}",
+            f"chown -R {user}:{user} them, and run flask commands as {user} (runuser -u {user})",
+        )
+
+
 def check_files(project: Path, user: str) -> Iterator[Finding]:
     env_file = project / ".env"
     if env_file.exists():
@@ -509,6 +537,7 @@ def run_checks(
             lambda: check_settings(app),
             lambda: check_shared_state(app, daemon_processes(apache)),
             lambda: check_services(app),
+            lambda: check_data_owner(app, user),
         ]
     for step in steps:
         findings += step()
