@@ -78,17 +78,28 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _env_seconds(name: str, default: float, minimum: float, maximum: float) -> float:
+def _env_number(name: str, default: float, minimum: float, maximum: float, whole: bool) -> float:
     value = _env(name)
     if value is None:
         return default
+    kind, unit = ("a whole number", "") if whole else ("a number of seconds", " seconds")
     try:
-        number = float(value)
+        number = int(value) if whole else float(value)
     except ValueError as exc:
-        raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from exc
+        raise ConfigError(f"{name} must be {kind}, got {value!r}") from exc
     if not minimum <= number <= maximum:
-        raise ConfigError(f"{name} must be between {minimum} and {maximum} seconds, got {value}")
+        raise ConfigError(
+            f"{name} must be between {minimum} and {maximum}{unit}, got {value.strip()}"
+        )
     return number
+
+
+def _env_int(name: str, default: int, minimum: int = 0, maximum: int = 2**31 - 1) -> int:
+    return int(_env_number(name, default, minimum, maximum, whole=True))
+
+
+def _env_seconds(name: str, default: float, minimum: float, maximum: float) -> float:
+    return _env_number(name, default, minimum, maximum, whole=False)
 
 
 def _redis_client_options(connect_timeout: float, socket_timeout: float) -> dict[str, Any]:
@@ -100,19 +111,6 @@ def _redis_client_options(connect_timeout: float, socket_timeout: float) -> dict
         "socket_timeout": socket_timeout,
         "retry": None,
     }
-
-
-def _env_int(name: str, default: int, minimum: int = 0, maximum: int = 2**31 - 1) -> int:
-    value = _env(name)
-    if value is None:
-        return default
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a whole number, got {value!r}") from exc
-    if not minimum <= number <= maximum:
-        raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {number}")
-    return number
 
 
 def _normalized_key(key: str) -> str:
