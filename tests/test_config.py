@@ -281,9 +281,8 @@ def test_the_flask_command_uses_a_key_generated_into_instance(
 
 
 def test_env_example_documents_every_variable_the_app_reads() -> None:
-    read = set(
-        re.findall(r'_env(?:_int|_bool|_seconds)?\(\s*"([A-Z_]+)"', (PROJECT / "config.py").read_text())
-    )
+    source = (PROJECT / "config.py").read_text()
+    read = set(re.findall(r'_env(?:_int|_bool|_seconds)?\(\s*"([A-Z_]+)"', source))
     documented = set(re.findall(r"^#? ?([A-Z_]+)=", (PROJECT / ".env.example").read_text(), re.M))
     assert read, "no variables found in config.py"
     assert read - documented == set()
