@@ -1,6 +1,6 @@
 """A private Redis to stop and pause, an app served against it, and concurrent clients.
 
-Shared by tests/test_redis_outage.py and scripts/redis_outage_drill.py. The
+Shared by tests/test_redis_outage.py and scripts/outage_drill.py. The
 private Redis runs on its own free port with its own folder and keeps nothing
 on disk, so stopping or pausing it never touches the Redis other programs use.
 """
