@@ -111,8 +111,8 @@ def readable_by_daemon(path: Path) -> bool:
     return result.returncode == 0
 
 
-def make_certificate(folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost and 127.0.0.1."""
+def make_certificate(folder: Path, days: int = 2) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1, valid for ``days``."""
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
         [
@@ -123,7 +123,7 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
             "rsa:2048",
             "-nodes",
             "-days",
-            "2",
+            str(days),
             "-subj",
             "/CN=localhost",
             "-addext",

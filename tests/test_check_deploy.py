@@ -15,6 +15,7 @@ import pytest
 
 from app.apache_config import SYSTEM_PYTHON, python_version_of
 from app.deploy_check import certificate_expiry, check_apache, read_apache
+from scripts.private_apache import make_certificate
 
 PROJECT = Path(__file__).resolve().parent.parent
 GOOD_KEY = "5c1f0e9a7b3d2c8e4f6a1b0d9e7c3a5f"
@@ -27,28 +28,7 @@ def closed_port() -> int:
 
 
 def certificate(folder: Path, days: int) -> Path:
-    cert = folder / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-days",
-            str(days),
-            "-keyout",
-            str(folder / "key.pem"),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert
+    return make_certificate(folder, days)[0]
 
 
 @pytest.fixture
