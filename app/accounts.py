@@ -24,7 +24,7 @@ from .extensions import db
 from .forms import LoginForm, RegistrationForm
 from .login_sessions import log_in
 from .models import User
-from .rate_limits import account_created, password_guesses, registrations
+from .rate_limits import claim_account_creation, password_guesses, registrations
 from .validation import normalize_email
 
 bp = Blueprint("accounts", __name__, url_prefix="/auth")
@@ -55,6 +55,7 @@ def register() -> Response | str:
         return redirect(url_for("site.index"))
     form = RegistrationForm()
     if form.validate_on_submit():
+        claim_account_creation()
         user = User(
             username=form.username.data or "",
             email=normalize_email(form.email.data or ""),
@@ -68,7 +69,6 @@ def register() -> Response | str:
             db.session.rollback()
             form.username.errors = [*form.username.errors, "That username or email is taken."]
             return render_template("accounts/register.html", form=form)
-        account_created()
         session.clear()
         log_in(user)
         flash(f"Welcome, {user.username}! Your account is ready.", "success")

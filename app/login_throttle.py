@@ -23,19 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
-from collections.abc import Callable
-from typing import TypeVar
 
 from flask import current_app
-from limits import RateLimitItem, parse
-from limits.strategies import RateLimiter
+from limits import parse
 
-from .extensions import limiter
 from .models import User, normalize_username
+from .rate_limits import in_limit_storage, seconds_left
 from .validation import normalize_email
-
-T = TypeVar("T")
 
 
 class AccountThrottled(Exception):
@@ -70,7 +64,9 @@ def authenticate(login: str, password: str) -> User | None:
         return User.check_login(user, password)
     item = parse(str(current_app.config["RATELIMIT_LOGIN_ACCOUNT"]))
     identifiers = _identifiers(login, user)
-    allowed = _in_storage(lambda strategy: strategy.hit(item, *identifiers), default=True)
+    allowed = in_limit_storage(
+        lambda strategy: strategy.hit(item, *identifiers), True, "the per-account log-in throttle"
+    )
     if not allowed:
         # One line per refused attempt: a run of these is a guessing attack.
         current_app.logger.warning(
@@ -78,10 +74,12 @@ def authenticate(login: str, password: str) -> User | None:
             f"account id {user.id}" if user is not None else "a login that names no account",
             item,
         )
-        raise AccountThrottled(_seconds_left(item, identifiers))
+        raise AccountThrottled(seconds_left(item, identifiers))
     authenticated = User.check_login(user, password)
     if authenticated is not None:
-        _in_storage(lambda strategy: strategy.clear(item, *identifiers), default=None)
+        in_limit_storage(
+            lambda strategy: strategy.clear(item, *identifiers), None, "the log-in throttle"
+        )
     return authenticated
 
 
@@ -94,33 +92,3 @@ def _identifiers(login: str, user: User | None) -> tuple[str, ...]:
         typed = normalize_email(login) if "@" in login else normalize_username(login)
         subject = "login-" + hashlib.sha256(typed.encode()).hexdigest()[:32]
     return (str(current_app.config["RATELIMIT_KEY_PREFIX"]), "login-account", subject)
-
-
-def _seconds_left(item: RateLimitItem, identifiers: tuple[str, ...]) -> int:
-    fallback = float(item.get_expiry())
-    reset_time = _in_storage(
-        lambda strategy: float(strategy.get_window_stats(item, *identifiers).reset_time),
-        default=time.time() + fallback,
-    )
-    return max(1, math.ceil(reset_time - time.time()))
-
-
-def _in_storage(operation: Callable[[RateLimiter], T], default: T) -> T:
-    """Run ``operation`` on the limiter's current strategy.
-
-    ``limiter.limiter`` is the shared storage, or the in-memory fallback once
-    Flask-Limiter has found the storage down (the per-client limit on the same
-    view checks it first). If the storage fails here anyway, this attempt is
-    not counted when RATELIMIT_SWALLOW_ERRORS says to fail open, as the other
-    limits do.
-    """
-    try:
-        return operation(limiter.limiter)
-    except Exception:
-        if not current_app.config.get("RATELIMIT_SWALLOW_ERRORS", False):
-            raise
-        current_app.logger.warning(
-            "the per-account log-in throttle could not reach the rate-limit storage; "
-            "this attempt was not counted"
-        )
-        return default

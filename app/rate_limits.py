@@ -9,51 +9,91 @@ against ``RATELIMIT_REGISTER``, so a person whose form has a typo is not
 locked out; every attempt, refused or not, counts against the much higher
 ``RATELIMIT_REGISTER_ATTEMPTS``, which bounds scripted abuse of the form (such
 as probing which usernames and emails are taken).
+
+The creation limit is counted by the view itself (``claim_account_creation``),
+in one atomic step just before the insert. A decorator can only test its
+counter before the view and add to it after the response, so requests sent
+at once would all pass the test.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import current_app, g
-from flask.wrappers import Response
+from flask import current_app
+from limits import RateLimitItem, parse
+from limits.strategies import RateLimiter
+from werkzeug.exceptions import TooManyRequests
 
-from .extensions import limiter
+from .extensions import client_key, limiter
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def _password_limit() -> str:
     return str(current_app.config["RATELIMIT_LOGIN"])
 
 
-def _register_limit() -> str:
-    return str(current_app.config["RATELIMIT_REGISTER"])
-
-
 def _register_attempts_limit() -> str:
     return str(current_app.config["RATELIMIT_REGISTER_ATTEMPTS"])
 
 
-def account_created() -> None:
-    """Tell the registration limit that this request created an account."""
-    g.account_created = True
-
-
-def _created_an_account(response: Response) -> bool:
-    return bool(g.get("account_created", False))
-
-
 password_guesses = limiter.shared_limit(_password_limit, scope="password", methods=["POST"])
-_accounts_created = limiter.shared_limit(
-    _register_limit, scope="register", methods=["POST"], deduct_when=_created_an_account
-)
 _registration_attempts = limiter.shared_limit(
     _register_attempts_limit, scope="register-attempts", methods=["POST"]
 )
 
 
 def registrations(view: F) -> F:
-    """Both registration limits; the view calls ``account_created()`` when it made one."""
-    return cast(F, _registration_attempts(_accounts_created(view)))
+    """The all-attempts limit; the view calls ``claim_account_creation()`` before it inserts."""
+    return cast(F, _registration_attempts(view))
+
+
+def claim_account_creation() -> None:
+    """Count the account this request is about to create; 429 past ``RATELIMIT_REGISTER``."""
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return
+    item = parse(str(current_app.config["RATELIMIT_REGISTER"]))
+    identifiers = (str(current_app.config["RATELIMIT_KEY_PREFIX"]), "register", client_key())
+    allowed = in_limit_storage(
+        lambda strategy: strategy.hit(item, *identifiers), True, "the registration limit"
+    )
+    if not allowed:
+        raise TooManyRequests(
+            f"Too many requests: the limit here is {item}. Please wait.",
+            retry_after=seconds_left(item, identifiers),
+        )
+
+
+def seconds_left(item: RateLimitItem, identifiers: tuple[str, ...]) -> int:
+    """Seconds until the window of ``item`` for ``identifiers`` starts again."""
+    fallback = float(item.get_expiry())
+    reset_time = in_limit_storage(
+        lambda strategy: float(strategy.get_window_stats(item, *identifiers).reset_time),
+        time.time() + fallback,
+        "a rate limit's window",
+    )
+    return max(1, math.ceil(reset_time - time.time()))
+
+
+def in_limit_storage(operation: Callable[[RateLimiter], T], default: T, what: str) -> T:
+    """Run ``operation`` on the limiter's current strategy, for limits a view counts itself.
+
+    ``limiter.limiter`` is the shared storage, or the in-memory fallback once
+    Flask-Limiter has found the storage down (the decorated limit on the same
+    view checks it first). If the storage fails here anyway, the attempt is not
+    counted when RATELIMIT_SWALLOW_ERRORS says to fail open, as the other limits do.
+    """
+    try:
+        return operation(limiter.limiter)
+    except Exception:
+        if not current_app.config.get("RATELIMIT_SWALLOW_ERRORS", False):
+            raise
+        current_app.logger.warning(
+            "%s could not reach the rate-limit storage; this attempt was not counted", what
+        )
+        return default

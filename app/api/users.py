@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import listings
 from ..extensions import db
 from ..models import User
-from ..rate_limits import account_created, registrations
+from ..rate_limits import claim_account_creation, registrations
 from . import bp
 from .auth import current_api_user, token_required
 from .errors import ApiError, load_args, load_body
@@ -65,6 +65,7 @@ def create_user() -> tuple[dict[str, Any], int, dict[str, str]]:
         conflicts["email"] = ["An account with that email already exists."]
     if conflicts:
         raise ApiError(409, "An account with those details already exists.", conflicts)
+    claim_account_creation()
     user = User(username=data["username"], email=data["email"], password=data["password"])
     db.session.add(user)
     try:
@@ -73,7 +74,6 @@ def create_user() -> tuple[dict[str, Any], int, dict[str, str]]:
         # Another request registered the same name between our check and insert.
         db.session.rollback()
         raise ApiError(409, "An account with those details already exists.") from None
-    account_created()
     location = url_for("api.get_user", user_id=user.id)
     return UserSchema().dump(user), 201, {"Location": location}
 

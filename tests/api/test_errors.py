@@ -143,7 +143,9 @@ def test_429_is_json_with_retry_after(app: Flask, client: FlaskClient) -> None:
     app.config["RATELIMIT_REGISTER"] = "1 per hour"
     client.post("/api/users", json=new_user_body())
 
-    response = client.post("/api/users", json=new_user_body(username="other"))
+    response = client.post(
+        "/api/users", json=new_user_body(username="other", email="other@example.com")
+    )
 
     assert_json_error(response, 429)
     assert int(response.headers["Retry-After"]) > 0
@@ -229,7 +231,9 @@ def test_429_response_has_a_request_id(app: Flask, client: FlaskClient) -> None:
     app.config["RATELIMIT_REGISTER"] = "1 per hour"
     client.post("/api/users", json=new_user_body())
 
-    response = client.post("/api/users", json=new_user_body())
+    response = client.post(
+        "/api/users", json=new_user_body(username="other", email="other@example.com")
+    )
 
     assert response.status_code == 429
     assert REQUEST_ID.match(response.headers.get("X-Request-ID", ""))

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import http.client
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
+from werkzeug.serving import make_server
 
+from app import create_app
 from app.extensions import db
 from app.models import User
 from tests.api.helpers import (
@@ -543,3 +550,35 @@ def test_the_attempts_limit_stops_a_client_that_only_sends_refused_registrations
     body = assert_json_error(response, 429)
     assert "50 per 1 hour" in body["message"]
     assert user_count() == 0
+
+
+def test_registrations_sent_at_once_cannot_pass_the_limit_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit is counted where the account is made: 30 at once still create 10."""
+    monkeypatch.setenv("TEST_DATABASE_URL", f"sqlite:///{tmp_path / 'race.db'}")
+    app = create_app("testing")
+    with app.app_context():
+        db.create_all()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    start = threading.Barrier(30)
+
+    def register(number: int) -> int:
+        body = json.dumps(new_user_body(username=f"racer{number}", email=f"r{number}@example.com"))
+        connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=60)
+        start.wait()
+        connection.request("POST", "/api/users", body, {"Content-Type": "application/json"})
+        status = connection.getresponse().status
+        connection.close()
+        return status
+
+    try:
+        with ThreadPoolExecutor(max_workers=30) as pool:
+            statuses = sorted(pool.map(register, range(30)))
+    finally:
+        server.shutdown()
+        with app.app_context():
+            db.engine.dispose()
+
+    assert statuses == [201] * 10 + [429] * 20
