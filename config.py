@@ -274,8 +274,9 @@ class BaseConfig:
         # Password guesses (site log-in and POST /api/tokens share it) and registrations.
         self.RATELIMIT_LOGIN = _env("RATELIMIT_LOGIN", "5 per minute")
         # Log-in attempts per account, whatever the address (a success clears the
-        # count): stops guessing spread over many addresses; the window is short
-        # so an attacker cannot lock the owner out for long.
+        # count): stops guessing spread over many addresses. A browser the owner
+        # logged in from before counts on its own (app/login_throttle.py), so
+        # guessing cannot keep the owner out.
         self.RATELIMIT_LOGIN_ACCOUNT = _env("RATELIMIT_LOGIN_ACCOUNT", "10 per 15 minutes")
         # Accounts created per client; every attempt counts against the higher limit.
         self.RATELIMIT_REGISTER = _env("RATELIMIT_REGISTER", "10 per hour")

@@ -98,7 +98,9 @@ def login() -> Response | str:
             target = request.args.get("next")
             if target is None or not is_safe_next(target):
                 target = url_for("site.index")
-            return redirect(target)
+            response = redirect(target)
+            login_throttle.remember_device(response, user)
+            return response
         flash(LOGIN_FAILED, "error")
     return render_template("accounts/login.html", form=form)
 

@@ -17,19 +17,30 @@ included, until the window ends; the answer says how long to wait.
   cannot slip past the cap), and a successful log-in clears the count: the
   owner's earlier typos do not linger, and only someone who knows the password
   can clear it.
+- So that an attacker cannot keep the owner out by guessing every window, a
+  browser the owner logged in from before carries a signed device cookie
+  (``remember_device``) and is counted on its own: the owner's browser keeps
+  working while the account is paused for everyone else.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import secrets
+from datetime import timedelta
 
-from flask import current_app
+from flask import current_app, request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from limits import parse
+from werkzeug.wrappers import Response
 
 from .models import User, normalize_username
 from .rate_limits import in_limit_storage, seconds_left
 from .validation import normalize_email
+
+DEVICE_COOKIE = "known_device"
+DEVICE_COOKIE_LIFETIME = timedelta(days=365)
 
 
 class AccountThrottled(Exception):
@@ -57,13 +68,21 @@ def authenticate(login: str, password: str) -> User | None:
     """The user with this username or email and password, or None.
 
     Raises AccountThrottled, without checking the password, when the account
-    the login names has had too many attempts in the current window.
+    the login names has had too many attempts in the current window, unless
+    this browser is one the account's owner logged in from before (see
+    ``remember_device``): that browser gets a counter of its own.
     """
     user = User.find_by_login(login)
     if not current_app.config.get("RATELIMIT_ENABLED", True):
         return User.check_login(user, password)
     item = parse(str(current_app.config["RATELIMIT_LOGIN_ACCOUNT"]))
     identifiers = _identifiers(login, user)
+    device = _known_device(user)
+    if device is not None:
+        # The owner's own browser: its attempts are counted apart, so guesses
+        # from elsewhere cannot pause it, and a stolen device cookie still
+        # allows only the same few guesses per window.
+        identifiers = (*identifiers, "device", device)
     allowed = in_limit_storage(
         lambda strategy: strategy.hit(item, *identifiers), True, "the per-account log-in throttle"
     )
@@ -81,6 +100,43 @@ def authenticate(login: str, password: str) -> User | None:
             lambda strategy: strategy.clear(item, *identifiers), None, "the log-in throttle"
         )
     return authenticated
+
+
+def remember_device(response: Response, user: User) -> None:
+    """After a correct password: mark this browser as one ``user`` logs in from.
+
+    A signed cookie naming the account and a random device id. It logs no one
+    in; it only lets this browser keep trying its account's password while
+    guesses from elsewhere have paused the account (OWASP's "device cookie").
+    """
+    value = _device_serializer().dumps({"user": user.id, "device": secrets.token_hex(16)})
+    response.set_cookie(
+        DEVICE_COOKIE,
+        value,
+        max_age=int(DEVICE_COOKIE_LIFETIME.total_seconds()),
+        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def _known_device(user: User | None) -> str | None:
+    """The device id of this browser's valid device cookie for ``user``, if any."""
+    raw = request.cookies.get(DEVICE_COOKIE)
+    if user is None or not raw:
+        return None
+    try:
+        data = _device_serializer().loads(raw, max_age=int(DEVICE_COOKIE_LIFETIME.total_seconds()))
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("user") != user.id:
+        return None
+    device = data.get("device")
+    return device if isinstance(device, str) else None
+
+
+def _device_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(str(current_app.config["SECRET_KEY"]), salt="known-device")
 
 
 def _identifiers(login: str, user: User | None) -> tuple[str, ...]:
