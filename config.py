@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dotenv import load_dotenv
+from limits import parse_many
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -53,6 +54,13 @@ MIN_SECRET_KEY_LENGTH = 32
 MIN_SECRET_KEY_DISTINCT = 10
 PROJECT_ROOT = Path(__file__).resolve().parent
 GENERATED_KEY_FILE = PROJECT_ROOT / "instance" / "secret_key"
+# Limits the views read from the configuration, checked when the app starts.
+RATE_LIMIT_SETTINGS = (
+    "RATELIMIT_LOGIN",
+    "RATELIMIT_LOGIN_ACCOUNT",
+    "RATELIMIT_REGISTER",
+    "RATELIMIT_REGISTER_ATTEMPTS",
+)
 # The databases the app is built and tested for, and the driver each needs.
 SUPPORTED_DATABASES = {"sqlite": "pysqlite", "mysql": "pymysql", "mariadb": "pymysql"}
 DATABASE_URL_EXAMPLES = (
@@ -309,6 +317,14 @@ class BaseConfig:
         problem = database_url_problem(url) if url else None
         if problem:
             raise ConfigError(problem)
+        for name in RATE_LIMIT_SETTINGS:
+            try:
+                parse_many(str(settings.get(name)))
+            except ValueError:
+                raise ConfigError(
+                    f"{name}={settings.get(name)!r} is not a rate limit; write e.g. "
+                    "'10 per 15 minutes'"
+                ) from None
 
 
 def engine_options(database_url: str | None) -> dict[str, object]:

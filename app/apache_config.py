@@ -33,12 +33,13 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _HOST = re.compile(r"^[A-Za-z0-9.-]+$")
 _UNSAFE_PATH = re.compile(r"[\s\"'\\]")
 # Statuses Apache answers itself under /api: a body without a Content-Length,
-# a body over LimitRequestBody, and the app's processes unreachable.
+# a body over LimitRequestBody, and the app's processes unreachable. The app's
+# own words where it has them.
 APACHE_API_ERRORS = {
     411: "Send the request body with a Content-Length header; "
     "chunked transfer encoding is not accepted.",
     413: MESSAGES[413],
-    503: "The service is briefly unavailable. Please try again in a few seconds.",
+    503: MESSAGES[503],
 }
 
 
@@ -112,7 +113,7 @@ def api_error_documents() -> tuple[tuple[int, str], ...]:
     """
     documents = []
     for status, message in APACHE_API_ERRORS.items():
-        body = error_response(status, MESSAGES.get(status, message)).get_data(as_text=True)
+        body = error_response(status, message).get_data(as_text=True)
         body = body.strip()
         if re.search(r"['\\%]", body):
             raise DeployError(f"the API's {status} body cannot be an ErrorDocument: {body}")

@@ -10,11 +10,11 @@ class IdConverter(BaseConverter):
     """A row id in a URL: 1 to 10 ASCII digits.
 
     Werkzeug's ``int`` also takes other scripts' digits ("١" is 1) and any size.
-    Ten digits stay far inside every database's integer range, so an id no row can
-    have (0, or past the largest INT) is looked up and simply not found: a 404
-    like any unknown id. Refusing it here instead would make Werkzeug answer 405
-    for the URL's other methods, with an Allow header naming methods that do not
-    exist there.
+    Ten digits fit in a 64-bit integer, which every database compares without
+    overflowing, so an id no row can have (0, or past the largest INT column
+    value, MAX_ID) is looked up and simply not found: a 404 like any unknown id.
+    Refusing it here instead would make Werkzeug answer 405 for the URL's other
+    methods, with an Allow header naming methods that do not exist there.
     """
 
     regex = r"[0-9]{1,10}"

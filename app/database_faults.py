@@ -1,6 +1,6 @@
 """Database outages and a schema behind the code: a 503 and one log line, never a 500 or a hang.
 
-Three pieces:
+The pieces:
 
 - ``classify`` tells a known outage (server refused, gone away, hung, pool exhausted) or a
   missing table or column from any other error. Only those become 503; anything else stays a
@@ -199,6 +199,11 @@ class ConnectGate:
                 # once, so every request may as well meet the real error.
                 with self._lock:
                     self._probing = False
+            raise
+        except BaseException:
+            # Interrupted (a shutting-down process): never leave the probe taken.
+            with self._lock:
+                self._probing = False
             raise
         with self._lock:
             self._retry_at = None

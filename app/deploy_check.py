@@ -207,7 +207,7 @@ def check_shared_state(app: Flask, processes: int) -> Iterator[Finding]:
     }
     for name, url in redis_urls(settings).items():
         parts = urlsplit(url)
-        if parts.scheme in {"redis", "rediss"} and not parts.password:
+        if parts.scheme in {"redis", "rediss", "redis+unix", "unix"} and not parts.password:
             yield Finding(
                 "redis.password",
                 "warning",
@@ -221,7 +221,7 @@ def redis_urls(settings: Any) -> dict[str, str]:
     found = {}
     for name in ("CACHE_REDIS_URL", "RATELIMIT_STORAGE_URI"):
         value = str(settings.get(name) or "")
-        if value.startswith(("redis://", "rediss://", "unix://")):
+        if value.startswith(("redis://", "rediss://", "redis+unix://", "unix://")):
             found[name] = value
     return found
 

@@ -195,18 +195,12 @@ class User(UserMixin, Model):
         address = normalize_email(email)
         return db.session.scalar(select(cls.id).where(cls.email == address)) is not None
 
-    @classmethod
-    def authenticate(cls, login: str, password: str) -> User | None:
-        """The user with this username or email and password, or None.
-
-        An unknown login costs a password hash too, so the time taken does not
-        tell whether an account exists.
-        """
-        return cls.check_login(cls.find_by_login(login), password)
-
     @staticmethod
     def check_login(user: User | None, password: str) -> User | None:
         """``user`` if ``password`` is theirs, else None.
+
+        Log-ins go through ``login_throttle.authenticate``, which counts the
+        attempt before calling this.
 
         ``user`` is whoever a typed login named, or None for nobody; nobody costs
         a password hash too, so the time taken does not tell whether an account

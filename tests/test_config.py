@@ -369,3 +369,11 @@ def test_the_database_retry_interval_is_read_from_the_environment(
     assert create_app("testing").config["DATABASE_RETRY_INTERVAL"] == 2
     monkeypatch.setenv("DATABASE_RETRY_INTERVAL", "7")
     assert create_app("testing").config["DATABASE_RETRY_INTERVAL"] == 7
+
+
+def test_a_malformed_rate_limit_is_refused_at_start_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RATELIMIT_LOGIN_ACCOUNT", "ten a minute")
+    with pytest.raises(ConfigError, match="RATELIMIT_LOGIN_ACCOUNT='ten a minute' is not a rate"):
+        create_app("testing")
