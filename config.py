@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -198,25 +199,45 @@ def generated_secret_key(path: Path | None = None) -> str:
     read in the repository ever signs one.
     """
     path = path or GENERATED_KEY_FILE
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
+    key = _read_generated_key(path)
+    if key:
+        return key
     key = secrets.token_hex(32)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # O_EXCL: when two processes start at once, the second reads the first's key.
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
+        # The key is complete in a private temporary file before it gets its name:
+        # a process starting at the same moment never reads a half-written key.
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(key + "\n")
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                # Another process won the race: everyone uses its key.
+                return _read_generated_key(path) or key
+        finally:
+            os.unlink(temporary)
     except OSError as exc:
         raise ConfigError(
             f"SECRET_KEY is not set and {path} cannot be written ({exc.strerror}); "
-            "set SECRET_KEY in .env"
+            "set SECRET_KEY in .env, or let this user write that folder"
         ) from None
-    with os.fdopen(descriptor, "w") as file:
-        file.write(key + "\n")
     return key
+
+
+def _read_generated_key(path: Path) -> str:
+    """The key saved at ``path``, or "" when there is none yet."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        raise ConfigError(
+            f"SECRET_KEY is not set and {path} cannot be read ({exc.strerror}); "
+            f"set SECRET_KEY in .env, or give this user read access to {path} "
+            "(it belongs to whoever first ran the app)"
+        ) from None
 
 
 class BaseConfig:

@@ -441,7 +441,8 @@ def _check_certificate(path: Path, now: datetime) -> Iterator[Finding]:
             "apache.certificate_unreadable",
             "warning",
             f"cannot read the expiry date of {path}",
-            "check the path, and run this as root so it can read the file",
+            "check the path; a certificate only root may read (Let's Encrypt's) is normal: "
+            f"as root, openssl x509 -enddate -noout -in {path}",
         )
         return
     left = expiry - now

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -18,9 +20,21 @@ def flask_command(
     timeout: int = 120,
     **settings: str,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``flask ARGS`` from the project folder against ``database_url``."""
+    """Run ``flask ARGS`` from the project folder against ``database_url``.
+
+    Unless the caller says otherwise, the command gets its own key and a throwaway
+    cache folder, so it writes nothing into the checkout's ``instance/``.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "DATABASE_URL"))}
-    env.update(FLASK_APP="wsgi", FLASK_CONFIG=config, DATABASE_URL=database_url, **settings)
-    return subprocess.run(
-        [str(FLASK), *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    settings.setdefault("SECRET_KEY", secrets.token_hex(32))
+    with tempfile.TemporaryDirectory(prefix="flask-command-cache-") as cache:
+        settings.setdefault("CACHE_DIR", cache)
+        env.update(FLASK_APP="wsgi", FLASK_CONFIG=config, DATABASE_URL=database_url, **settings)
+        return subprocess.run(
+            [str(FLASK), *args],
+            cwd=PROJECT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )

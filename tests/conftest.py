@@ -11,6 +11,7 @@ import contextvars
 import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -18,6 +19,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import delete
 from sqlalchemy import text as sql
 
+import config
 from app import create_app
 from app.extensions import db
 from app.models import User
@@ -47,6 +49,18 @@ class RequestIsolatedClient(FlaskClient):
 
     def open(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
         return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def private_instance_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apps built in this process keep their generated key and cache files in tmp_path.
+
+    Without it a development app writes ``instance/secret_key`` and a production app
+    ``instance/cache`` into the checkout, where they outlive the test (and, made by
+    root, lock the site's user out of them).
+    """
+    monkeypatch.setattr(config, "GENERATED_KEY_FILE", tmp_path / "instance" / "secret_key")
+    monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))
 
 
 @pytest.fixture

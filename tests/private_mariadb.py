@@ -18,6 +18,8 @@ import pymysql
 
 MARIADBD = shutil.which("mariadbd", path="/usr/sbin:/usr/bin:" + os.environ.get("PATH", ""))
 INSTALL_DB = shutil.which("mariadb-install-db")
+# mariadbd refuses to run as root without --user=root; any other user may not switch to it.
+_RUN_AS_ROOT = ["--user=root"] if os.geteuid() == 0 else []
 
 
 class MariaDBUnavailable(RuntimeError):
@@ -63,7 +65,7 @@ class PrivateMariaDB:
                 str(INSTALL_DB),
                 "--no-defaults",
                 f"--datadir={self.datadir}",
-                "--user=root",
+                *_RUN_AS_ROOT,
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
             ],
@@ -85,7 +87,7 @@ class PrivateMariaDB:
                 f"--socket={self.socket}",
                 f"--pid-file={self.pid_file}",
                 f"--log-error={self.log}",
-                "--user=root",
+                *_RUN_AS_ROOT,
                 "--skip-name-resolve",
                 "--innodb-buffer-pool-size=16M",
                 "--innodb-log-file-size=8M",

@@ -8,6 +8,8 @@ import secrets
 import shutil
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,8 @@ from config import (
 )
 
 PROJECT = Path(__file__).resolve().parent.parent
-GOOD_KEY = "5c1f0e9a7b3d2c8e4f6a1b0d9e7c3a5f"
+# Made per run: a key written in the repository is one production must refuse.
+GOOD_KEY = secrets.token_hex(32)
 
 
 def test_flask_config_selects_the_class(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -96,7 +99,8 @@ def test_random_keys_are_accepted() -> None:
     assert secret_key_problem(GOOD_KEY) is None
 
 
-SECRET_KEY_EXAMPLE = re.compile(r"""SECRET_KEY\s*[=:]\s*["']?([^\s"'$]{3,})""")
+# SECRET_KEY=..., SECRET_KEY: ... and "SECRET_KEY": "..." (dicts, env strings, YAML).
+SECRET_KEY_EXAMPLE = re.compile(r"""SECRET_KEY["']?\s*[=:]\s*["']?([^\s"'$\\]{3,})""")
 
 
 def test_every_key_written_in_the_repository_is_refused() -> None:
@@ -122,6 +126,28 @@ def test_development_generates_its_key_once_and_keeps_it_private(tmp_path: Path)
     assert generated_secret_key(path) == first
     assert secret_key_problem(first) is None
     assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["secret_key"]
+
+
+def test_processes_starting_together_share_one_complete_key(tmp_path: Path) -> None:
+    path = tmp_path / "instance" / "secret_key"
+    start = threading.Barrier(8)
+
+    def first_start() -> str:
+        start.wait()
+        return generated_secret_key(path)
+
+    with ThreadPoolExecutor(8) as pool:
+        keys = set(pool.map(lambda _: first_start(), range(8)))
+    assert keys == {path.read_text().strip()}
+    assert secret_key_problem(keys.pop()) is None
+
+
+def test_an_unreadable_generated_key_is_one_line_with_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "instance" / "secret_key"
+    path.mkdir(parents=True)  # Reading it fails with an OSError, even as root.
+    with pytest.raises(ConfigError, match=r"secret_key cannot be read .*set SECRET_KEY in \.env"):
+        generated_secret_key(path)
 
 
 def test_production_refuses_a_missing_database_url(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -208,8 +208,12 @@ class Load:
 
 def run_outage(
     served: Served, begin: Callable[[], None], end: Callable[[], None]
-) -> tuple[list[Answer], float, float]:
-    """Load before, during and after an outage: (answers, outage start, outage end)."""
+) -> tuple[list[Answer], float, float, float]:
+    """Load before, during and after an outage.
+
+    Returns (answers, outage start, restart start, database back): recovery counts
+    from the moment ``end()`` returns, when the server answers again.
+    """
     load = Load(served.base).start()
     time.sleep(1)
     begin()
@@ -217,18 +221,19 @@ def run_outage(
     time.sleep(OUTAGE_SECONDS)
     ended = time.monotonic()
     end()
-    print(f"\nthe database was back {time.monotonic() - ended:.2f} s after the restart began")
-    deadline = ended + RECOVERY_BOUND + 3
+    back = time.monotonic()
+    print(f"\nthe database was back {back - ended:.2f} s after the restart began")
+    deadline = back + RECOVERY_BOUND + 3
     while time.monotonic() < deadline:
         recent = [a for a in load.answers if a.started > time.monotonic() - 1]
-        if recent and all(a.status == 200 for a in recent) and time.monotonic() > ended + 2:
+        if recent and all(a.status == 200 for a in recent) and time.monotonic() > back + 2:
             break
         time.sleep(0.2)
-    return load.finish(), began, ended
+    return load.finish(), began, ended, back
 
 
 def assert_outage_handled(
-    served: Served, answers: list[Answer], began: float, ended: float
+    served: Served, answers: list[Answer], began: float, ended: float, back: float
 ) -> None:
     statuses = {a.status for a in answers}
     assert 500 not in statuses, [a.body[:300] for a in answers if a.status == 500][:3]
@@ -269,12 +274,12 @@ def assert_outage_handled(
     assert worst < LATENCY_BOUND, f"a request took {worst:.1f} s"
 
     recovered_at = min(
-        (a.started + a.seconds for a in answers if a.started > ended and a.status == 200),
+        (a.started + a.seconds for a in answers if a.started > back and a.status == 200),
         default=None,
     )
     assert recovered_at is not None, "no request succeeded after the database came back"
-    last_failure = max((a.started + a.seconds for a in failures), default=ended)
-    recovery = max(last_failure - ended, 0.0)
+    last_failure = max((a.started + a.seconds for a in failures), default=back)
+    recovery = max(last_failure - back, 0.0)
     assert recovery < RECOVERY_BOUND, f"still failing {recovery:.1f} s after the database returned"
 
     records = served.log.records
@@ -309,17 +314,17 @@ def assert_outage_handled(
 def test_a_stopped_database_gives_503s_and_service_resumes_after_restart(
     served: Served, mariadb: PrivateMariaDB
 ) -> None:
-    answers, began, ended = run_outage(served, mariadb.stop, mariadb.start)
+    answers, began, ended, back = run_outage(served, mariadb.stop, mariadb.start)
 
-    assert_outage_handled(served, answers, began, ended)
+    assert_outage_handled(served, answers, began, ended, back)
 
 
 def test_a_frozen_database_gives_bounded_503s_and_service_resumes_after_sigcont(
     served: Served, mariadb: PrivateMariaDB
 ) -> None:
-    answers, began, ended = run_outage(served, mariadb.pause, mariadb.resume)
+    answers, began, ended, back = run_outage(served, mariadb.pause, mariadb.resume)
 
-    assert_outage_handled(served, answers, began, ended)
+    assert_outage_handled(served, answers, began, ended, back)
 
 
 def test_a_database_killed_mid_request_never_lets_teardown_fail_the_response(

@@ -6,6 +6,7 @@ what it prints: never a traceback.
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pymysql
@@ -15,7 +16,8 @@ from tests.cli_helpers import flask_command
 from tests.conftest import skip_or_fail
 
 MARIADB = "mysql+pymysql://{account}@127.0.0.1/{database}"
-PRODUCTION = {"config": "production", "SECRET_KEY": "5c1f0e9a7b3d2c8e4f6a1b0d9e7c3a5f"}
+# The key is made per run: a key written in the repository is one production must refuse.
+PRODUCTION = {"config": "production", "SECRET_KEY": secrets.token_hex(32)}
 
 
 @pytest.fixture
