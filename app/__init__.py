@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SiteFlask(Flask):
+    """Flask, with unhandled errors logged the way ``errors.log_exception`` says."""
+
+    def log_exception(self, exc_info: Any) -> None:
+        from .errors import log_exception
+
+        log_exception(self, exc_info)
 
 
 def create_app(config_name: str | None = None) -> Flask:
@@ -31,7 +41,7 @@ def create_app(config_name: str | None = None) -> Flask:
         static_urls,
     )
 
-    app = Flask(
+    app = SiteFlask(
         __name__, instance_path=str(PROJECT_ROOT / "instance"), instance_relative_config=True
     )
     settings = load_config(config_name)

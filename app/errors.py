@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, current_app, render_template, request
 from flask.wrappers import Response
 from flask_limiter.errors import RateLimitExceeded
@@ -28,7 +30,10 @@ CSRF_MESSAGE = "Your form expired or did not come from this site. Please reload 
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
-    app.register_error_handler(Exception, handle_unexpected_error)
+    # Flask turns an exception nothing else handled into an InternalServerError
+    # carrying it, after log_exception; in debug mode it lets the exception
+    # reach the debugger instead. A handler for Exception would hide it there.
+    app.register_error_handler(InternalServerError, handle_internal_error)
 
 
 def _wants_json() -> bool:
@@ -82,13 +87,14 @@ def _site_message(error: HTTPException, code: int) -> str:
     return MESSAGES.get(code, error.description or "")
 
 
-def handle_unexpected_error(error: Exception) -> Response | tuple[str, int]:
-    """Log the traceback; show the person a plain 500 without it.
+def handle_internal_error(error: InternalServerError) -> Response | tuple[str, int]:
+    """A plain 500 without the traceback (log_exception has logged it).
 
     A known database fault (outage, schema behind the code) is not a bug: one
     warning line, and a 503 with Retry-After.
     """
-    fault = database_faults.classify(error)
+    original = error.original_exception
+    fault = database_faults.classify(original) if original is not None else None
     if fault is not None:
         where = f"{request.method} {loggable_path()}"
         current_app.logger.warning("%s", fault.log_line(where))
@@ -96,5 +102,15 @@ def handle_unexpected_error(error: Exception) -> Response | tuple[str, int]:
         return handle_http_error(
             ServiceUnavailable(MESSAGES[503], retry_after=database_faults.retry_after())
         )
-    current_app.logger.exception("unhandled error on %s %s", request.method, loggable_path())
-    return handle_http_error(InternalServerError())
+    return handle_http_error(error)
+
+
+def log_exception(app: Flask, exc_info: tuple[Any, ...]) -> None:
+    """What ``Flask.log_exception`` does here: one sanitised line with the traceback.
+
+    The path is re-quoted so it cannot forge log lines. Known database faults
+    are left to ``handle_internal_error``, which logs one line without one.
+    """
+    if database_faults.classify(exc_info[1]) is not None:
+        return
+    app.logger.error("unhandled error on %s %s", request.method, loggable_path(), exc_info=exc_info)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask, abort
 from flask.testing import FlaskClient
+from werkzeug.debug import DebuggedApplication
 
 from app import create_app
 from app.errors import CSRF_MESSAGE, MESSAGES
@@ -234,3 +235,40 @@ def test_a_404_page_still_renders_for_a_logged_in_visitor_when_the_database_fail
     warnings = [r for r in app_log.records if r.levelno >= logging.WARNING]
     assert [(r.levelname, r.exc_info) for r in warnings] == [("WARNING", None)]
     assert "on the 404 page" in warnings[0].getMessage()
+
+
+def _failing_app(debug: bool) -> Flask:
+    app = create_app("testing")
+    app.config["TESTING"] = False  # as served: exceptions propagate only in debug mode
+    app.debug = debug
+
+    @app.get("/boom")
+    def boom() -> str:
+        raise RuntimeError(SECRET_DETAIL)
+
+    return app
+
+
+def test_debug_mode_hands_the_error_to_werkzeugs_debugger() -> None:
+    """flask run --debug: the developer sees the traceback in the browser."""
+    app = _failing_app(debug=True)
+    # What `flask run --debug` wraps the app in.
+    app.wsgi_app = DebuggedApplication(app.wsgi_app, evalex=False)  # type: ignore[method-assign]
+
+    response = app.test_client().get("/boom")
+
+    assert response.status_code == 500
+    page = text(response)
+    assert "Werkzeug Debugger" in page
+    assert SECRET_DETAIL in page
+
+
+def test_without_debug_the_debugger_never_shows() -> None:
+    app = _failing_app(debug=False)
+    app.wsgi_app = DebuggedApplication(app.wsgi_app, evalex=False)  # type: ignore[method-assign]
+
+    response = app.test_client().get("/boom")
+
+    assert_error_page(response, 500, MESSAGES[500])
+    assert "Werkzeug Debugger" not in text(response)
+    assert SECRET_DETAIL not in text(response)
