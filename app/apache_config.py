@@ -222,12 +222,6 @@ def warn_if_missing(option: str, path: str) -> None:
         pass
 
 
-def _port(value: int) -> int:
-    if not 1 <= value <= 65535:
-        raise click.BadParameter("must be between 1 and 65535")
-    return value
-
-
 @click.command("apache-config")
 @click.option("--server-name", required=True, help="The site's host name, e.g. example.com.")
 @click.option(
@@ -254,12 +248,8 @@ def _port(value: int) -> int:
 @click.option("--threads", default=5, show_default=True, type=click.IntRange(1, 100))
 @click.option("--user", default="www-data", show_default=True, help="Daemon processes run as.")
 @click.option("--group", default=None, help="Daemon group (default: same as --user).")
-@click.option(
-    "--http-port", default=80, show_default=True, type=int, callback=lambda c, p, v: _port(v)
-)
-@click.option(
-    "--https-port", default=443, show_default=True, type=int, callback=lambda c, p, v: _port(v)
-)
+@click.option("--http-port", default=80, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--https-port", default=443, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
     "--site-name",
     default="flaskapp",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import random
 import sys
 from types import TracebackType
+from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -13,8 +15,6 @@ from sqlalchemy import func, select
 from config import running_flask_command
 
 from . import database_faults
-from .apache_config import apache_config_command
-from .deploy_check import check_deploy_command
 from .extensions import db
 from .models import Post, User
 
@@ -27,10 +27,50 @@ WORDS = (
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(seed)
-    app.cli.add_command(apache_config_command)
-    app.cli.add_command(check_deploy_command)
+    # Deployment tools: their modules (Jinja, subprocesses, Apache parsing) load
+    # only when the command runs, never in a web process.
+    app.cli.add_command(
+        LazyCommand(
+            "apache-config",
+            "app.apache_config:apache_config_command",
+            "Render the Apache vhost (HTTPS, mod_wsgi daemon mode) for this machine.",
+        )
+    )
+    app.cli.add_command(
+        LazyCommand(
+            "check-deploy",
+            "app.deploy_check:check_deploy_command",
+            "Check this server's deployment: settings, files, services and the Apache site.",
+        )
+    )
     if running_flask_command():
         report_database_faults_in_one_line()
+
+
+class LazyCommand(click.Command):
+    """A command whose module is imported only when it runs or shows its own help.
+
+    ``flask --help`` lists it from ``short_help`` alone.
+    """
+
+    def __init__(self, name: str, target: str, short_help: str) -> None:
+        super().__init__(name, short_help=short_help)
+        self.target = target
+
+    def _command(self) -> click.Command:
+        module, _, attribute = self.target.partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        return self._command().get_params(ctx)
+
+    def get_help(self, ctx: click.Context) -> str:
+        return self._command().get_help(ctx)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return self._command().invoke(ctx)
 
 
 def report_database_faults_in_one_line() -> None:

@@ -112,7 +112,7 @@ def test_refuses_a_venv_not_made_with_the_system_python(
         (["--mount", "app"], "--mount 'app' must look like /app"),
         (["--mount", "/a b"], "must look like /app"),
         (["--site-name", "my site"], "--site-name 'my site' may hold only"),
-        (["--https-port", "70000"], "must be between 1 and 65535"),
+        (["--https-port", "70000"], "70000 is not in the range 1<=x<=65535"),
         (["--processes", "0"], "Invalid value for '--processes'"),
         (["--document-root", "/var/www/my site"], "may not hold spaces"),
     ],

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
@@ -9,6 +13,8 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Post, User
+
+PROJECT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.db
 
@@ -62,3 +68,25 @@ def test_seed_help_documents_the_command(runner: FlaskCliRunner) -> None:
     result = runner.invoke(args=["seed", "--help"])
     assert "Fill the database with demo users" in result.output
     assert "--posts" in result.output
+
+
+def test_web_processes_never_import_the_deployment_tools() -> None:
+    """apache-config and check-deploy load only when their command runs."""
+    code = (
+        "import sys; from app import create_app; create_app('testing'); "
+        "print(sorted(m for m in sys.modules if m in ('app.apache_config', 'app.deploy_check')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_lazy_commands_are_listed_and_run(runner: FlaskCliRunner) -> None:
+    listing = runner.invoke(args=["--help"])
+    assert "apache-config" in listing.output and "check-deploy" in listing.output
+    help_text = runner.invoke(args=["apache-config", "--help"])
+    assert help_text.exit_code == 0 and "--server-name" in help_text.output
+    missing = runner.invoke(args=["apache-config"])
+    assert missing.exit_code == 2 and "--server-name" in missing.output
