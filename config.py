@@ -15,6 +15,7 @@ import secrets
 import tempfile
 from collections.abc import Mapping
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -448,8 +449,9 @@ CONFIGS: dict[str, type[BaseConfig]] = {
 }
 
 
+@cache
 def load_dotenv_file() -> None:
-    """Load the project's own .env (the real environment wins).
+    """Load the project's own .env (the real environment wins), once per process.
 
     Done here rather than left to the ``flask`` command, so mod_wsgi and any
     WSGI server see the same settings.
@@ -482,8 +484,10 @@ def running_flask_command() -> bool:
 def load_config(name: str | None = None) -> BaseConfig:
     """Instantiate the configuration called ``name`` (validate it once overridden).
 
-    ``name`` defaults to ``default_config_name()``.
+    ``name`` defaults to ``default_config_name()``. The project's .env is read
+    either way, so a named configuration sees its settings too.
     """
+    load_dotenv_file()
     name = (name or default_config_name()).strip().lower()
     try:
         config_class = CONFIGS[name]

@@ -403,3 +403,17 @@ def test_a_malformed_rate_limit_is_refused_at_start_by_name(
     monkeypatch.setenv("RATELIMIT_LOGIN_ACCOUNT", "ten a minute")
     with pytest.raises(ConfigError, match="RATELIMIT_LOGIN_ACCOUNT='ten a minute' is not a rate"):
         create_app("testing")
+
+
+def test_a_configuration_named_in_code_still_reads_dotenv(
+    project_copy: Path, tmp_path: Path
+) -> None:
+    """create_app("production") (check-deploy, a script) sees .env like mod_wsgi does."""
+    (project_copy / ".env").write_text(f"SECRET_KEY={GOOD_KEY}\nDATABASE_URL=sqlite://\n")
+    result = _python_in(
+        project_copy,
+        "from app import create_app; print(create_app('production').config['CONFIG_NAME'])",
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["production"]
