@@ -13,8 +13,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from math import ceil
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from flask import has_app_context
 from flask_caching.backends.base import BaseCache
@@ -23,12 +22,13 @@ from sqlalchemy.orm import Session, joinedload
 
 from .extensions import cache, db
 from .models import Post, User
+from .page import Page
 from .resilient_cache import cache_recovered
 
 T = TypeVar("T")
 # Bump when the cached dataclasses change shape: pickles of the old shape are
 # then never read back after a deploy.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 GENERATION_KEY = f"listings:v{CACHE_FORMAT}:generation"
 
 
@@ -53,41 +53,6 @@ class UserView:
     id: int
     username: str
     created_at: datetime
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of a list, with what templates and API links need."""
-
-    items: list[T]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, ceil(self.total / self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self) -> int | None:
-        return self.page - 1 if self.has_prev else None
-
-    @property
-    def next_num(self) -> int | None:
-        return self.page + 1 if self.has_next else None
-
-    @property
-    def out_of_range(self) -> bool:
-        """True for a page past the last one (page 1 of an empty list is in range)."""
-        return self.page > self.pages
 
 
 def post_view(post: Post) -> PostView:

@@ -21,6 +21,7 @@ from . import listings
 from .extensions import db
 from .forms import PostForm
 from .models import Post, User, normalize_username
+from .page import Page
 
 bp = Blueprint("site", __name__)
 
@@ -43,7 +44,7 @@ def page_number() -> int:
     return int(raw)
 
 
-def _listing_or_404(page: listings.Page[listings.PostView]) -> listings.Page[listings.PostView]:
+def _listing_or_404(page: Page[listings.PostView]) -> Page[listings.PostView]:
     if page.out_of_range:
         abort(404)
     return page

@@ -7,7 +7,7 @@ from typing import Any
 from flask import url_for
 from marshmallow import Schema
 
-from ..listings import Page
+from ..page import Page
 
 
 def page_body(

@@ -11,8 +11,9 @@ from ..extensions import db
 from ..models import Post
 from . import bp
 from .auth import current_api_user, token_required
-from .errors import ApiError, load_args, load_body
+from .errors import ApiError
 from .pagination import page_body
+from .request_parsing import load_args, load_body
 from .schemas import PageArgsSchema, PostCreateSchema, PostSchema, PostUpdateSchema
 
 

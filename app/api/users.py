@@ -13,8 +13,9 @@ from ..models import User
 from ..rate_limits import claim_account_creation, registrations
 from . import bp
 from .auth import current_api_user, token_required
-from .errors import ApiError, load_args, load_body
+from .errors import ApiError
 from .pagination import page_body
+from .request_parsing import load_args, load_body
 from .schemas import (
     MeSchema,
     PageArgsSchema,
