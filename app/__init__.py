@@ -7,6 +7,9 @@ from typing import Any
 
 from flask import Flask
 
+# The one place the version is written: the OpenAPI document reads it, and
+# CHANGELOG.md records what each version changed.
+__version__ = "1.1.0"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -19,10 +19,29 @@ from .extensions import db
 from .models import Post, User
 
 DEMO_PASSWORD = "demo-password-123"
-WORDS = (
-    "apache wsgi flask python server daemon request thread process cache query "
-    "session token schema static route template migration deploy virtual module"
-).split()
+WORDS = [
+    "apache",
+    "wsgi",
+    "flask",
+    "python",
+    "server",
+    "daemon",
+    "request",
+    "thread",
+    "process",
+    "cache",
+    "query",
+    "session",
+    "token",
+    "schema",
+    "static",
+    "route",
+    "template",
+    "migration",
+    "deploy",
+    "virtual",
+    "module",
+]
 
 
 def init_app(app: Flask) -> None:

@@ -16,6 +16,7 @@ The pieces:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -285,10 +286,8 @@ class ResilientSQLAlchemy(SQLAlchemy):
 
 def rollback_quietly(session: Any) -> None:
     """Roll ``session`` back after a failure; a dead connection may refuse that too."""
-    try:
+    with contextlib.suppress(SQLAlchemyError):
         session.rollback()
-    except SQLAlchemyError:
-        pass
 
 
 def init_app(app: Flask, db: SQLAlchemy) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
@@ -14,10 +15,8 @@ def normalize_email(address: str) -> str:
     address, so lookups still work; validation reports the error separately.
     """
     address = address.strip()
-    try:
+    with contextlib.suppress(EmailNotValidError):
         address = validate_email(address, check_deliverability=False).normalized
-    except EmailNotValidError:
-        pass
     return address.lower()
 
 

@@ -47,7 +47,7 @@ class RequestIsolatedClient(FlaskClient):
     database session) per request.
     """
 
-    def open(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    def open(self, *args, **kwargs):
         return contextvars.Context().run(super().open, *args, **kwargs)
 
 
@@ -112,7 +112,7 @@ def fresh() -> None:
     db.session.rollback()
 
 
-def text(response) -> str:  # noqa: ANN001
+def text(response) -> str:
     """A response's body as text."""
     return response.get_data(as_text=True)
 

@@ -50,7 +50,7 @@ def flashes(page: str) -> list[str]:
     ]
 
 
-def set_cookies(response) -> dict[str, str]:  # noqa: ANN001
+def set_cookies(response) -> dict[str, str]:
     """The Set-Cookie headers of ``response``, by cookie name."""
     return {header.split("=", 1)[0]: header for header in response.headers.getlist("Set-Cookie")}
 
@@ -78,7 +78,7 @@ def register_data(
     }
 
 
-def assert_form_refused(response, error: str) -> None:  # noqa: ANN001
+def assert_form_refused(response, error: str) -> None:
     assert response.status_code == 200
     page = text(response)
     assert "<h1>Create an account</h1>" in page
@@ -190,7 +190,8 @@ def test_register_accepts_usernames_of_3_to_32_allowed_characters(
 
     assert response.status_code == 302
     user = find_user(username)
-    assert user is not None and user.username == username
+    assert user is not None
+    assert user.username == username
 
 
 @pytest.mark.parametrize(
@@ -434,7 +435,8 @@ def test_form_post_without_csrf_token_is_refused_and_changes_nothing(
     assert is_logged_in(site.client) == logged_in
     assert user_count() == 1
     kept = db.session.get(Post, post_id)
-    assert kept is not None and (kept.title, kept.body) == ("Kept", "Kept")
+    assert kept is not None
+    assert (kept.title, kept.body) == ("Kept", "Kept")
 
 
 def test_old_session_cookie_no_longer_authenticates_after_logout(

@@ -27,7 +27,7 @@ def system_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return venv
 
 
-def render(runner: FlaskCliRunner, *args: str):  # noqa: ANN201
+def render(runner: FlaskCliRunner, *args: str):
     return runner.invoke(args=["apache-config", "--server-name", "example.com", *args])
 
 
@@ -36,7 +36,8 @@ def test_renders_the_flask_only_vhost(runner: FlaskCliRunner, system_venv: Path)
     assert result.exit_code == 0, result.output
     conf = result.output
     project = Path(__file__).resolve().parent.parent
-    assert "<VirtualHost *:80>" in conf and "<VirtualHost *:443>" in conf
+    assert "<VirtualHost *:80>" in conf
+    assert "<VirtualHost *:443>" in conf
     assert "Listen" not in conf  # Debian's ports.conf already listens on 80 and 443
     assert f"python-home={system_venv}" in conf
     assert f"python-path={project}" in conf
@@ -85,7 +86,8 @@ def test_renders_the_mixed_vhost_with_the_app_under_its_mount(
     assert "WSGIScriptAlias /app " in conf
     assert "Alias /app/static " in conf
     assert "DocumentRoot /var/www/html" in conf
-    assert "Listen 8080" in conf and "Listen 8443" in conf
+    assert "Listen 8080" in conf
+    assert "Listen 8443" in conf
     assert '"https://example.com:8443/$1"' in conf
     assert "processes=3 threads=4" in conf
 

@@ -95,7 +95,7 @@ def browser_page(
         page.set_default_timeout(15_000)
         errors: list[str] = []
 
-        def on_console(message) -> None:  # noqa: ANN001
+        def on_console(message) -> None:
             if message.type != "error":
                 return
             expected = message.text.startswith(NOT_FOUND_CONSOLE_ERROR) and any(
@@ -112,16 +112,16 @@ def browser_page(
 
 
 @pytest.fixture
-def page(live_server: str):  # noqa: ANN201
+def page(live_server: str):
     with browser_page(live_server) as page:
         yield page
 
 
-def test_register_log_in_write_a_post_see_it_and_log_out(page) -> None:  # noqa: ANN001
+def test_register_log_in_write_a_post_see_it_and_log_out(page) -> None:
     register_write_and_log_out(page, mount="")
 
 
-def register_write_and_log_out(page, mount: str, username: str = "browser_user") -> None:  # noqa: ANN001
+def register_write_and_log_out(page, mount: str, username: str = "browser_user") -> None:
     """The whole journey of a new user, as a person clicks through it."""
     from playwright.sync_api import expect
 
@@ -165,7 +165,7 @@ def register_write_and_log_out(page, mount: str, username: str = "browser_user")
     expect(page).to_have_url(f"{mount}/auth/login?next={next_url}", ignore_case=True)
 
 
-def test_the_site_is_usable_on_a_phone_sized_screen(page) -> None:  # noqa: ANN001
+def test_the_site_is_usable_on_a_phone_sized_screen(page) -> None:
     page.set_viewport_size({"width": 360, "height": 740})
     page.goto("/")
     scroll_width = page.evaluate("document.documentElement.scrollWidth")
@@ -175,7 +175,7 @@ def test_the_site_is_usable_on_a_phone_sized_screen(page) -> None:  # noqa: ANN0
 MISSING_PAGE = "/no-such-page"
 
 
-def visit_every_page(page, mount: str, username: str = "every_page") -> list[str]:  # noqa: ANN001
+def visit_every_page(page, mount: str, username: str = "every_page") -> list[str]:
     """Open each kind of page, anonymous and logged in; return the paths visited.
 
     Run inside ``browser_page(..., not_found=(MISSING_PAGE,))``, which fails on
@@ -187,7 +187,8 @@ def visit_every_page(page, mount: str, username: str = "every_page") -> list[str
 
     def visit(path: str, status: int = 200) -> None:
         response = page.goto(f"{mount}{path}")
-        assert response is not None and response.status == status, path
+        assert response is not None, path
+        assert response.status == status, path
         # Our stylesheet applied: the policy let it load.
         assert page.evaluate("getComputedStyle(document.body).fontFamily") != "Times New Roman"
         visited.append(path)
@@ -224,7 +225,8 @@ def test_no_page_breaks_the_content_security_policy(live_server: str) -> None:
 
 def test_a_policy_violation_would_be_caught(live_server: str) -> None:
     """The detector works: an inline style the policy refuses fails the check."""
-    with pytest.raises(AssertionError, match="style-src-elem refused inline"):
+
+    def inject_an_inline_style() -> None:
         with browser_page(live_server) as page:
             page.goto("/about")
             page.evaluate(
@@ -232,3 +234,6 @@ def test_a_policy_violation_would_be_caught(live_server: str) -> None:
                 " 'body { color: red }'"
             )
             page.wait_for_timeout(200)
+
+    with pytest.raises(AssertionError, match="style-src-elem refused inline"):
+        inject_an_inline_style()

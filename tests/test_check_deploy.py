@@ -221,4 +221,5 @@ def test_an_expired_certificate_is_an_error(tmp_path: Path) -> None:
     now = {f.id for f in check_apache(read_apache(tmp_path, site), datetime.now(UTC))}
 
     assert findings["apache.certificate_expired"].severity == "error"
-    assert "apache.certificate_expiring" not in now and "apache.certificate_expired" not in now
+    assert "apache.certificate_expiring" not in now
+    assert "apache.certificate_expired" not in now

@@ -31,7 +31,8 @@ def test_seed_creates_the_requested_users_and_posts(app: Flask, runner: FlaskCli
     assert _counts() == (3, 12)
     assert "Created 3 users and 12 posts" in result.output
     demo = db.session.scalar(select(User).where(User.username == "demo1"))
-    assert demo is not None and demo.check_password("demo-password-123")
+    assert demo is not None
+    assert demo.check_password("demo-password-123")
 
 
 def test_seed_twice_adds_nothing_the_second_time(app: Flask, runner: FlaskCliRunner) -> None:
@@ -85,8 +86,11 @@ def test_web_processes_never_import_the_deployment_tools() -> None:
 
 def test_the_lazy_commands_are_listed_and_run(runner: FlaskCliRunner) -> None:
     listing = runner.invoke(args=["--help"])
-    assert "apache-config" in listing.output and "check-deploy" in listing.output
+    assert "apache-config" in listing.output
+    assert "check-deploy" in listing.output
     help_text = runner.invoke(args=["apache-config", "--help"])
-    assert help_text.exit_code == 0 and "--server-name" in help_text.output
+    assert help_text.exit_code == 0
+    assert "--server-name" in help_text.output
     missing = runner.invoke(args=["apache-config"])
-    assert missing.exit_code == 2 and "--server-name" in missing.output
+    assert missing.exit_code == 2
+    assert "--server-name" in missing.output

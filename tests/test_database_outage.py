@@ -245,7 +245,8 @@ def assert_outage_handled(
         assert answer.retry_after == str(RETRY_INTERVAL), answer
         if answer.kind == "api":
             assert answer.mimetype == "application/json"
-            assert answer.body.startswith("{") and '"status":503' in answer.body.replace(" ", "")
+            assert answer.body.startswith("{")
+            assert '"status":503' in answer.body.replace(" ", "")
         elif answer.kind == "site":
             assert answer.mimetype == "text/html"
             assert MESSAGES[503] in answer.body
@@ -341,7 +342,8 @@ def test_a_database_killed_mid_request_never_lets_teardown_fail_the_response(
 
     reply = requests.get(f"{served.base}/test/kill-mid-request", timeout=30)
 
-    assert reply.status_code == 200 and reply.text == "done"
+    assert reply.status_code == 200
+    assert reply.text == "done"
     records = served.log.records
     assert not [r for r in records if r.levelno >= logging.ERROR or r.exc_info], [
         r.getMessage() for r in records
@@ -396,9 +398,11 @@ def test_a_missing_schema_answers_503_with_the_command_to_run(
         with app.app_context():
             db.engine.dispose()
 
-    assert page.status_code == 503 and page.mimetype == "text/html"
+    assert page.status_code == 503
+    assert page.mimetype == "text/html"
     assert MESSAGES[503] in page.get_data(as_text=True)
-    assert api.status_code == 503 and api.get_json()["status"] == 503
+    assert api.status_code == 503
+    assert api.get_json()["status"] == 503
     assert page.headers["Retry-After"] == api.headers["Retry-After"]
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert [(r.name, r.levelno) for r in warnings] == [("app", logging.WARNING)] * 2
@@ -441,13 +445,15 @@ def test_only_outages_and_a_missing_schema_count_as_database_faults(
         fault = classify(candidate)
         assert (fault.kind if fault else None) == kind
         if fault:
-            assert "\n" not in fault.cause and str(error.args[-1]) in fault.cause
+            assert "\n" not in fault.cause
+            assert str(error.args[-1]) in fault.cause
 
 
 def test_an_exhausted_pool_is_an_outage() -> None:
     fault = classify(PoolTimeoutError("QueuePool limit of size 5 overflow 10 reached"))
 
-    assert fault is not None and fault.kind == "unavailable"
+    assert fault is not None
+    assert fault.kind == "unavailable"
 
 
 def test_any_other_database_error_stays_a_500_with_its_traceback(
@@ -466,6 +472,8 @@ def test_any_other_database_error_stays_a_500_with_its_traceback(
     finally:
         logging.getLogger("app").removeHandler(caplog.handler)
 
-    assert response.status_code == 500 and "Retry-After" not in response.headers
+    assert response.status_code == 500
+    assert "Retry-After" not in response.headers
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 1 and errors[0].exc_info
+    assert len(errors) == 1
+    assert errors[0].exc_info

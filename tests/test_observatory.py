@@ -40,7 +40,7 @@ def replaced(name: str, value: str) -> dict[str, str]:
     return {**GOOD_HEADERS, name: value}
 
 
-def result_of(report, test: str) -> str:  # noqa: ANN001
+def result_of(report, test: str) -> str:
     return next(r.result for r in report.results if r.test == test)
 
 

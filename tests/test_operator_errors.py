@@ -28,7 +28,7 @@ def mariadb_answers() -> None:
         skip_or_fail(f"MariaDB on 127.0.0.1:3306 does not answer: {error}")
 
 
-def assert_one_line(result, *fragments: str) -> str:  # noqa: ANN001
+def assert_one_line(result, *fragments: str) -> str:
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -81,10 +81,12 @@ def limiter_log() -> Iterator[LogRecorder]:
 
 def _assert_logged_once_per_outage(cache_log: LogRecorder, limiter_log: LogRecorder) -> None:
     warnings = cache_log.at(logging.WARNING)
-    assert len(warnings) == 1 and "serving from the database" in warnings[0], warnings
+    assert len(warnings) == 1, warnings
+    assert "serving from the database" in warnings[0], warnings
     assert len(cache_log.at(logging.INFO)) == 1, cache_log.at(logging.INFO)
     warnings = limiter_log.at(logging.WARNING)
-    assert len(warnings) == 1 and "counting limits in memory" in warnings[0], warnings
+    assert len(warnings) == 1, warnings
+    assert "counting limits in memory" in warnings[0], warnings
     assert len(limiter_log.at(logging.INFO)) == 1, limiter_log.at(logging.INFO)
 
 
@@ -98,7 +100,8 @@ def _assert_all_served(traffic: Traffic, outage: tuple[float, float]) -> None:
     # The breaker's work: only the probes wait for Redis, not every request.
     during = traffic.between(*outage)
     waited = [seconds for *_, seconds, _ in during if seconds >= REDIS_TIMEOUT]
-    assert len(during) > 20 and len(waited) < len(during) / 4, (len(waited), len(during))
+    assert len(during) > 20, len(during)
+    assert len(waited) < len(during) / 4, (len(waited), len(during))
 
 
 def test_stopped_redis_serves_from_the_database_counts_limits_in_memory_and_recovers(
@@ -159,7 +162,8 @@ def test_hung_redis_gives_the_same_answers_and_an_edit_made_meanwhile_shows_afte
         wait_for(lambda: bool(cache_log.at(logging.INFO)), timeout=RECOVERY_BOUND)
         for path in ("/", "/api/posts", "/users/drill"):
             status, body, _ = served.request("GET", path)
-            assert status == 200 and "(edited)" in body, (path, body[:300])
+            assert status == 200, (path, body[:300])
+            assert "(edited)" in body, (path, body[:300])
         wait_for(
             lambda: limits_counted_in_redis(served, private_redis),
             timeout=RECOVERY_BOUND,
@@ -174,7 +178,8 @@ def test_hung_redis_gives_the_same_answers_and_an_edit_made_meanwhile_shows_afte
 def test_circuit_breaker_lets_one_probe_through_per_interval() -> None:
     now = [100.0]
     breaker = CircuitBreaker(retry_interval=2.0, clock=lambda: now[0])
-    assert breaker.allows() and not breaker.is_open
+    assert breaker.allows()
+    assert not breaker.is_open
     assert breaker.failed() is True
     assert breaker.failed() is False  # the same outage: logged once
     assert not breaker.allows()
@@ -182,7 +187,8 @@ def test_circuit_breaker_lets_one_probe_through_per_interval() -> None:
     assert breaker.allows()  # the probe
     assert not breaker.allows()  # everyone else waits for its verdict
     assert breaker.succeeded() == 2.0
-    assert breaker.allows() and breaker.succeeded() is None
+    assert breaker.allows()
+    assert breaker.succeeded() is None
 
 
 def test_the_app_starts_and_serves_while_redis_is_unreachable(
@@ -209,8 +215,8 @@ def test_redis_clients_get_short_timeouts_and_no_retries(monkeypatch: pytest.Mon
     monkeypatch.setenv("REDIS_SOCKET_TIMEOUT", "0.3")
     settings = load_config("development")
     expected = {"socket_connect_timeout": 0.2, "socket_timeout": 0.3, "retry": None}
-    assert settings.CACHE_OPTIONS == expected
-    assert settings.RATELIMIT_STORAGE_OPTIONS == expected
+    assert expected == settings.CACHE_OPTIONS
+    assert expected == settings.RATELIMIT_STORAGE_OPTIONS
     monkeypatch.setenv("REDIS_SOCKET_TIMEOUT", "soon")
     with pytest.raises(ConfigError, match="REDIS_SOCKET_TIMEOUT must be a number of seconds"):
         load_config("development")

@@ -92,7 +92,7 @@ def test_the_vhost_renders_the_same_headers_for_what_apache_serves() -> None:
 # --- Cache-Control: nothing private in a shared cache -----------------------------
 
 
-def is_private(response) -> bool:  # noqa: ANN001
+def is_private(response) -> bool:
     return response.headers.get("Cache-Control") == PRIVATE_CACHE_CONTROL and "Cookie" in (
         response.headers.get("Vary", "")
     )

@@ -74,13 +74,13 @@ def field_errors(page: str) -> list[str]:
     ]
 
 
-def assert_404_page(response) -> None:  # noqa: ANN001
+def assert_404_page(response) -> None:
     assert response.status_code == 404
     assert response.mimetype == "text/html"
     assert '<span class="error-code">404</span>' in text(response)
 
 
-def assert_redirects_to_login(response, next_path: str) -> None:  # noqa: ANN001
+def assert_redirects_to_login(response, next_path: str) -> None:
     assert response.status_code == 302
     location = urlsplit(response.headers["Location"])
     assert location.path == "/auth/login"
@@ -278,7 +278,8 @@ def test_logged_in_user_gets_the_new_post_form(app: Flask, user: User) -> None:
     assert response.status_code == 200
     page = text(response)
     assert "<h1>New post</h1>" in page
-    assert 'name="title"' in page and 'name="body"' in page
+    assert 'name="title"' in page
+    assert 'name="body"' in page
 
 
 def test_creating_a_post_publishes_it_and_redirects_to_it(app: Flask, user: User) -> None:
@@ -320,8 +321,10 @@ def test_post_page_offers_edit_and_delete_to_its_author_only(app: Flask, user: U
     as_alice = text(logged_in(app, "alice").client.get(f"/posts/{post_id}"))
 
     for page in (anonymous, as_bob):
-        assert edit_link not in page and delete_form not in page
-    assert edit_link in as_alice and delete_form in as_alice
+        assert edit_link not in page
+        assert delete_form not in page
+    assert edit_link in as_alice
+    assert delete_form in as_alice
 
 
 @pytest.mark.parametrize("path", ["/posts/999", "/posts/999/edit"])
@@ -426,7 +429,8 @@ def test_editing_a_post_saves_the_changes_and_redirects_to_it(app: Flask, user: 
     assert (post.title, post.body) == ("New title", "New body")
     page = text(alice.client.get(f"/posts/{post_id}"))
     assert "Your changes are saved." in page
-    assert "New title" in page and "Old title" not in page
+    assert "New title" in page
+    assert "Old title" not in page
 
 
 def test_invalid_edit_rerenders_the_form_and_keeps_the_post(app: Flask, user: User) -> None:
@@ -516,7 +520,8 @@ def test_anonymous_edit_or_delete_redirects_to_login_and_changes_nothing(
 
     assert_redirects_to_login(response, f"/posts/{post_id}/{action}")
     post = load_post(post_id)
-    assert post is not None and post.title == "Kept"
+    assert post is not None
+    assert post.title == "Kept"
 
 
 # --- escaping -------------------------------------------------------------------------
@@ -589,7 +594,8 @@ def test_cached_pages_never_show_one_users_name_in_anothers_nav_bar(
     assert nav_user(anonymous) is None
     assert 'href="/auth/login"' in anonymous
     assert nav_user(as_bob) == "bob"
-    assert "Cached" in anonymous and "Cached" in as_bob
+    assert "Cached" in anonymous
+    assert "Cached" in as_bob
     # The author link on the home page is content, not the nav bar.
     assert 'class="nav-user" href="/users/alice"' not in anonymous + as_bob
 

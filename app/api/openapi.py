@@ -10,6 +10,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import request
 
+from .. import __version__
 from ..extensions import limiter
 from ..models import MAX_ID
 from . import bp
@@ -28,7 +29,7 @@ from .schemas import (
     UserSchema,
 )
 
-API_VERSION = "1.0.0"
+API_VERSION = __version__
 
 ERRORS = {
     400: ("BadRequest", "The input is invalid; `errors` holds a message per field."),

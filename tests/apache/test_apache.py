@@ -102,7 +102,8 @@ def test_static_files_come_from_apache_with_long_caching(web: Client) -> None:
     assert reply.headers["Content-Type"].startswith("text/css")
     # Every response the app makes carries X-Request-ID; Apache's own do not.
     assert "X-Request-ID" not in reply.headers
-    assert reply.headers["ETag"] and reply.headers["Last-Modified"]
+    assert reply.headers["ETag"]
+    assert reply.headers["Last-Modified"]
     assert "max-age=31536000" in reply.headers["Cache-Control"]
 
 

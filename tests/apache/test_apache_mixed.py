@@ -36,7 +36,8 @@ def test_the_app_at_app_makes_every_link_under_app(mixed_web: Client) -> None:
     urls = re.findall(r'(?:href|src|action)="([^"]+)"', reply.text)
     assert urls
     local = [url for url in urls if not url.startswith(("http:", "https:", "#", "mailto:"))]
-    assert local and all(url.startswith("/app/") for url in local), local
+    assert local, urls
+    assert all(url.startswith("/app/") for url in local), local
 
 
 def test_the_apps_static_files_come_from_apache_under_app(mixed_web: Client) -> None:

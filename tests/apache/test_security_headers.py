@@ -20,7 +20,7 @@ pytestmark = pytest.mark.apache
 REDIRECTS = {301, 302, 303, 307, 308}
 
 
-def _get(url: str, tls: ssl.SSLContext, headers: dict[str, str] | None = None):  # noqa: ANN202
+def _get(url: str, tls: ssl.SSLContext, headers: dict[str, str] | None = None):
     parts = urlsplit(url)
     if parts.scheme == "https":
         connection: http.client.HTTPConnection = http.client.HTTPSConnection(
@@ -76,11 +76,13 @@ def test_the_observatory_grades_every_kind_of_response_a_plus(
         path = static_stylesheet(web)
     scan = observatory_scan(apache, path)
     assert scan.status == 200
-    assert scan.route[0].startswith("http://") and scan.url.startswith("https://")
+    assert scan.route[0].startswith("http://")
+    assert scan.url.startswith("https://")
     report = grade(scan)
     print(f"{path}: {report.explain()}")
     assert report.failed == [], report.explain()
-    assert report.score >= 100 and report.grade == "A+", report.explain()
+    assert report.score >= 100, report.explain()
+    assert report.grade == "A+", report.explain()
 
 
 def test_the_log_in_form_earns_the_cookie_bonus(apache: PrivateApache) -> None:

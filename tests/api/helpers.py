@@ -28,9 +28,11 @@ def assert_json_error(response: TestResponse, status: int) -> dict[str, Any]:
     assert ERROR_KEYS <= set(body) <= ERROR_KEYS | {"errors"}
     assert body["status"] == status
     assert body["error"] == HTTP_STATUS_CODES[status]
-    assert isinstance(body["message"], str) and body["message"]
+    assert isinstance(body["message"], str)
+    assert body["message"]
     if "errors" in body:
-        assert isinstance(body["errors"], dict) and body["errors"]
+        assert isinstance(body["errors"], dict)
+        assert body["errors"]
     return body
 
 

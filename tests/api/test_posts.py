@@ -554,7 +554,7 @@ def test_text_that_is_not_valid_unicode_is_a_400_not_a_500(client: FlaskClient, 
 
 
 @pytest.mark.parametrize("path", ["/api/posts/\u0661", "/api/users/\u0661", "/posts/\u0661"])
-def test_ids_in_other_scripts_digits_are_not_found(client: FlaskClient, post, path: str) -> None:  # noqa: ANN001
+def test_ids_in_other_scripts_digits_are_not_found(client: FlaskClient, post, path: str) -> None:
     assert client.get(path).status_code == 404
 
 
