@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.private_apache import PrivateApache, missing_prerequisites, system_venv  # noqa: E402
+from scripts.private_apache import PrivateApache, missing_prerequisites, system_venv
 
 LAYOUTS = [(1, 10), (2, 5), (5, 2)]
 DEFAULT = (2, 5)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.private_apache import PrivateApache, missing_prerequisites, system_venv  # noqa: E402
+from scripts.private_apache import PrivateApache, missing_prerequisites, system_venv
 
 # The home page: templates, a database query, the cache.
 PATH = "/"

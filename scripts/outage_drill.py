@@ -48,15 +48,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.private_apache import (  # noqa: E402
+from scripts.private_apache import (
     SITE_NAME,
     PrivateApache,
     missing_prerequisites,
     system_venv,
 )
-from tests import private_mariadb  # noqa: E402
-from tests.private_mariadb import PrivateMariaDB  # noqa: E402
-from tests.redis_outage import PrivateRedis  # noqa: E402
+from tests import private_mariadb
+from tests.private_mariadb import PrivateMariaDB
+from tests.redis_outage import PrivateRedis
 
 DEMO_USER = "demo1"
 # Settings the drill must leave at the production defaults: none may leak in from the caller.
