@@ -17,6 +17,7 @@ from config import running_flask_command
 from . import database_faults
 from .extensions import db
 from .models import Post, User
+from .validation import PASSWORD_MIN
 
 DEMO_PASSWORD = "demo-password-123"
 WORDS = [
@@ -146,8 +147,8 @@ def seed(user_count: int, posts_per_user: int, password: str | None) -> None:
         if current_app.config["CONFIG_NAME"] == "production":
             raise click.UsageError("Give --password: the default one is public.")
         password = DEMO_PASSWORD
-    if len(password) < 12:
-        raise click.BadParameter("at least 12 characters", param_hint="--password")
+    if len(password) < PASSWORD_MIN:
+        raise click.BadParameter(f"at least {PASSWORD_MIN} characters", param_hint="--password")
 
     created_users = created_posts = 0
     with click.progressbar(range(1, user_count + 1), label="Seeding demo users") as numbers:

@@ -12,7 +12,8 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from .models import (
+from .models import User
+from .validation import (
     BODY_MAX,
     EMAIL_MAX,
     PASSWORD_MAX,
@@ -20,10 +21,9 @@ from .models import (
     TITLE_MAX,
     USERNAME_MAX,
     USERNAME_MIN,
-    User,
     is_valid_username,
+    text_problem,
 )
-from .validation import text_problem
 
 USERNAME_HELP = (
     f"{USERNAME_MIN}–{USERNAME_MAX} characters: letters, digits, underscore, dot or hyphen."

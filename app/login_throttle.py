@@ -35,9 +35,9 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from limits import parse
 from werkzeug.wrappers import Response
 
-from .models import User, normalize_username
+from .models import User
 from .rate_limits import in_limit_storage, seconds_left
-from .validation import normalize_email
+from .validation import normalize_email, normalize_username
 
 DEVICE_COOKIE = "known_device"
 DEVICE_COOKIE_LIFETIME = timedelta(days=365)

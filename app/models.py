@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -18,26 +17,16 @@ from sqlalchemy.types import TypeDecorator
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
-from .validation import normalize_email
+from .validation import EMAIL_MAX, TITLE_MAX, USERNAME_MAX, normalize_email, normalize_username
 
 if TYPE_CHECKING:
     from .extensions import Base as Model
 else:
     Model = db.Model
 
-USERNAME_MIN = 3
-USERNAME_MAX = 32
-USERNAME_CHARACTERS = r"[A-Za-z0-9_.-]+"
-# The same rule, anchored, as the OpenAPI document states it.
-USERNAME_PATTERN = f"^{USERNAME_CHARACTERS}$"
-EMAIL_MAX = 254
-PASSWORD_MIN = 12
-PASSWORD_MAX = 128
-TITLE_MAX = 200
 # The largest id a row can have (INT on MariaDB). Larger ids in URLs are answered
 # with 404 up front: SQLite raises OverflowError past 64 bits instead of finding nothing.
 MAX_ID = 2**31 - 1
-BODY_MAX = 10_000
 
 
 def utcnow() -> datetime:
@@ -85,20 +74,6 @@ def _dummy_hash() -> str:
 def new_session_token() -> str:
     """A random identifier for a user's log-in sessions."""
     return secrets.token_hex(32)
-
-
-def is_valid_username(username: str) -> bool:
-    """Only the allowed characters, start to end.
-
-    fullmatch, not a "$"-anchored match: "$" also matches before a final "\n",
-    and "ab\n" would then be stored stripped as the too-short "ab".
-    """
-    return re.fullmatch(USERNAME_CHARACTERS, username) is not None
-
-
-def normalize_username(username: str) -> str:
-    """The form under which usernames are compared: case does not count."""
-    return username.strip().lower()
 
 
 class User(UserMixin, Model):

@@ -20,8 +20,9 @@ from werkzeug.wrappers import Response
 from . import listings
 from .extensions import db
 from .forms import PostForm
-from .models import Post, User, normalize_username
+from .models import Post, User
 from .page import Page
+from .validation import normalize_username
 
 bp = Blueprint("site", __name__)
 

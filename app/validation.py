@@ -1,4 +1,8 @@
-"""Rules for user input shared by the HTML forms and the JSON API."""
+"""Every rule for what people may type, in one place.
+
+Models (column sizes), HTML forms, API schemas, the OpenAPI document's patterns
+and the ``flask`` commands all read these; none states a rule of its own.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,31 @@ import contextlib
 import re
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+
+USERNAME_MIN = 3
+USERNAME_MAX = 32
+USERNAME_CHARACTERS = r"[A-Za-z0-9_.-]+"
+# The same rule, anchored, as the OpenAPI document states it.
+USERNAME_PATTERN = f"^{USERNAME_CHARACTERS}$"
+EMAIL_MAX = 254
+PASSWORD_MIN = 12
+PASSWORD_MAX = 128
+TITLE_MAX = 200
+BODY_MAX = 10_000
+
+
+def is_valid_username(username: str) -> bool:
+    """Only the allowed characters, start to end.
+
+    fullmatch, not a "$"-anchored match: "$" also matches before a final "\n",
+    and "ab\n" would then be stored stripped as the too-short "ab".
+    """
+    return re.fullmatch(USERNAME_CHARACTERS, username) is not None
+
+
+def normalize_username(username: str) -> str:
+    """The form under which usernames are compared: case does not count."""
+    return username.strip().lower()
 
 
 def normalize_email(address: str) -> str:

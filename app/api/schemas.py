@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates
 
-from ..models import (
+from ..validation import (
     BODY_MAX,
     EMAIL_MAX,
     PASSWORD_MAX,
@@ -15,11 +15,9 @@ from ..models import (
     USERNAME_MAX,
     USERNAME_MIN,
     USERNAME_PATTERN,
-    is_valid_username,
-)
-from ..validation import (
     email_error,
     email_pattern,
+    is_valid_username,
     normalize_email,
     text_pattern,
     text_problem,
