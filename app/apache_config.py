@@ -12,6 +12,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import current_app
@@ -288,70 +289,67 @@ def warn_if_missing(option: str, path: str) -> None:
     help="Also write the server-wide settings (ServerTokens, TraceEnable, TLS handshake "
     "timeout) to this file, for /etc/apache2/conf-available/server-hardening.conf.",
 )
-def apache_config_command(**options: object) -> None:
+def apache_config_command(
+    output: Path | None, hardening_output: Path | None, **options: Any
+) -> None:
     """Render the Apache vhost (HTTPS, mod_wsgi daemon mode) for this machine."""
-    settings = settings_from_options(options)
+    settings = settings_from_options(**options)
     text = render_vhost(settings)
-    hardening = options["hardening_output"]
-    if isinstance(hardening, Path):
-        hardening.write_text(render_hardening(settings))
-        click.echo(f"wrote {hardening}", err=True)
-    output = options["output"]
-    if isinstance(output, Path):
+    if hardening_output is not None:
+        hardening_output.write_text(render_hardening(settings))
+        click.echo(f"wrote {hardening_output}", err=True)
+    if output is not None:
         output.write_text(text)
         click.echo(f"wrote {output}", err=True)
     else:
         sys.stdout.write(text)
 
 
-def settings_from_options(options: dict[str, object]) -> VhostSettings:
-    """Validate the command's options into VhostSettings."""
-    server_name = str(options["server_name"])
+def settings_from_options(
+    *,
+    server_name: str,
+    venv: Path,
+    project: Path,
+    mount: str,
+    site_name: str,
+    user: str,
+    group: str | None,
+    **paths_and_numbers: Any,
+) -> VhostSettings:
+    """Check the command's options (click has typed them) and make VhostSettings of them."""
     if not _HOST.match(server_name):
         raise DeployError(f"--server-name {server_name!r} is not a host name")
-    mount = str(options["mount"] or "").rstrip("/")
+    mount = mount.rstrip("/")
     if mount and not _MOUNT.match(mount):
         raise DeployError(f"--mount {mount!r} must look like /app (letters, digits, . _ ~ -)")
-    site_name = str(options["site_name"])
     if not _NAME.match(site_name):
         raise DeployError(f"--site-name {site_name!r} may hold only letters, digits, _ and -")
-    venv = Path(str(options["venv"])).absolute()
-    project = Path(str(options["project"])).absolute()
-    for option in ("venv", "project", "cert", "key", "log_dir", "document_root", "acme_root"):
-        value = str(
-            venv if option == "venv" else project if option == "project" else options[option]
-        )
-        if _UNSAFE_PATH.search(value):
+    venv, project = venv.absolute(), project.absolute()
+    paths = {"venv": venv, "project": project}
+    for option in ("cert", "key", "log_dir", "document_root", "acme_root"):
+        paths[option] = paths_and_numbers[option]
+    for option, value in paths.items():
+        if _UNSAFE_PATH.search(str(value)):
             raise DeployError(
-                f"--{option.replace('_', '-')} {value!r}: Apache paths here may not hold "
+                f"--{option.replace('_', '-')} {str(value)!r}: Apache paths here may not hold "
                 "spaces, quotes or backslashes"
             )
     if not (project / "wsgi_app.wsgi").is_file():
         raise DeployError(f"{project} has no wsgi_app.wsgi: --project must be the checkout")
     wsgi_python = check_venv_matches_mod_wsgi(venv)
     for option in ("cert", "key"):
-        warn_if_missing(f"--{option}", str(options[option]))
-    user = str(options["user"])
+        warn_if_missing(f"--{option}", str(paths_and_numbers[option]))
     return VhostSettings(
         server_name=server_name,
         venv=str(venv),
         project=str(project),
         mount=mount,
-        cert=str(options["cert"]),
-        key=str(options["key"]),
-        processes=int(str(options["processes"])),
-        threads=int(str(options["threads"])),
-        user=user,
-        group=str(options["group"] or user),
-        http_port=int(str(options["http_port"])),
-        https_port=int(str(options["https_port"])),
         site_name=site_name,
-        log_dir=str(options["log_dir"]),
-        document_root=str(options["document_root"]),
-        acme_root=str(options["acme_root"]),
+        user=user,
+        group=group or user,
         wsgi_python=wsgi_python,
-        header_timeout=int(str(options["header_timeout"])),
         # One fact in one place: the body limit the app enforces, from its config.
         max_body=int(current_app.config["MAX_CONTENT_LENGTH"]),
         api_errors=api_error_documents(),
+        **paths_and_numbers,
     )
