@@ -12,27 +12,22 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from . import validation as rules
 from .models import User
-from .validation import (
-    BODY_MAX,
-    EMAIL_MAX,
-    PASSWORD_MAX,
-    PASSWORD_MIN,
-    TITLE_MAX,
-    USERNAME_MAX,
-    USERNAME_MIN,
-    is_valid_username,
-    text_problem,
-)
 
 USERNAME_HELP = (
-    f"{USERNAME_MIN}–{USERNAME_MAX} characters: letters, digits, underscore, dot or hyphen."
+    f"{rules.USERNAME_MIN}–{rules.USERNAME_MAX} characters: "
+    "letters, digits, underscore, dot or hyphen."
 )
 
 
 class LoginForm(FlaskForm):
-    login = StringField("Username or email", validators=[DataRequired(), Length(max=EMAIL_MAX)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=PASSWORD_MAX)])
+    login = StringField(
+        "Username or email", validators=[DataRequired(), Length(max=rules.EMAIL_MAX)]
+    )
+    password = PasswordField(
+        "Password", validators=[DataRequired(), Length(max=rules.PASSWORD_MAX)]
+    )
     remember = BooleanField("Keep me logged in")
 
 
@@ -41,15 +36,15 @@ class RegistrationForm(FlaskForm):
         "Username",
         validators=[
             DataRequired(),
-            Length(min=USERNAME_MIN, max=USERNAME_MAX),
+            Length(min=rules.USERNAME_MIN, max=rules.USERNAME_MAX),
         ],
         description=USERNAME_HELP,
     )
-    email = EmailField("Email", validators=[DataRequired(), Length(max=EMAIL_MAX), Email()])
+    email = EmailField("Email", validators=[DataRequired(), Length(max=rules.EMAIL_MAX), Email()])
     password = PasswordField(
         "Password",
-        validators=[DataRequired(), Length(min=PASSWORD_MIN, max=PASSWORD_MAX)],
-        description=f"At least {PASSWORD_MIN} characters. A passphrase works well.",
+        validators=[DataRequired(), Length(min=rules.PASSWORD_MIN, max=rules.PASSWORD_MAX)],
+        description=f"At least {rules.PASSWORD_MIN} characters. A passphrase works well.",
     )
     confirm = PasswordField(
         "Repeat password",
@@ -57,7 +52,7 @@ class RegistrationForm(FlaskForm):
     )
 
     def validate_username(self, field: StringField) -> None:
-        if not is_valid_username(field.data or ""):
+        if not rules.is_valid_username(field.data or ""):
             raise ValidationError(USERNAME_HELP)
         if User.username_taken(field.data or ""):
             raise ValidationError("That username is taken.")
@@ -74,7 +69,7 @@ class FollowsTextRule:
         self.multiline = multiline
 
     def __call__(self, form: FlaskForm, field: StringField) -> None:
-        problem = text_problem(field.data or "", self.multiline)
+        problem = rules.text_problem(field.data or "", self.multiline)
         if problem:
             raise ValidationError(problem)
 
@@ -82,9 +77,9 @@ class FollowsTextRule:
 class PostForm(FlaskForm):
     title = StringField(
         "Title",
-        validators=[DataRequired(), Length(max=TITLE_MAX), FollowsTextRule(multiline=False)],
+        validators=[DataRequired(), Length(max=rules.TITLE_MAX), FollowsTextRule(multiline=False)],
     )
     body = TextAreaField(
         "Text",
-        validators=[DataRequired(), Length(max=BODY_MAX), FollowsTextRule(multiline=True)],
+        validators=[DataRequired(), Length(max=rules.BODY_MAX), FollowsTextRule(multiline=True)],
     )
