@@ -15,7 +15,7 @@ from app.accounts import LOGIN_FAILED
 from app.errors import CSRF_MESSAGE
 from app.extensions import db
 from app.models import Post, User
-from tests.conftest import NAV_USER, PASSWORD, SiteSession, fresh, make_user, text
+from tests.helpers import NAV_USER, PASSWORD, SiteSession, fresh, make_user, text
 
 pytestmark = pytest.mark.db
 

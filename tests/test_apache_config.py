@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from app.apache_config import MOD_WSGI, SYSTEM_PYTHON
-from tests.conftest import skip_or_fail
+from tests.helpers import skip_or_fail
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ CHROMIUM_ARGS = [
 
 
 def _require_browser() -> None:
-    from tests.conftest import skip_or_fail
+    from tests.helpers import skip_or_fail
 
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         skip_or_fail(f"Chromium is not installed at {CHROMIUM} (run: sudo make test-deps)")

@@ -32,7 +32,7 @@ from app.database_faults import classify
 from app.errors import MESSAGES
 from app.extensions import db
 from app.models import Post
-from tests.conftest import PASSWORD, csrf_token_from, make_user, skip_or_fail
+from tests.helpers import PASSWORD, csrf_token_from, make_user, skip_or_fail
 from tests.private_mariadb import (
     MariaDBUnavailable,
     PrivateMariaDB,

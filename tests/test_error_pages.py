@@ -15,7 +15,7 @@ from app import create_app
 from app.errors import CSRF_MESSAGE, MESSAGES
 from app.extensions import db
 from app.models import Post, User
-from tests.conftest import PASSWORD, SiteSession, make_user, text
+from tests.helpers import PASSWORD, SiteSession, make_user, text
 
 SECRET_DETAIL = "database password is hunter2"
 

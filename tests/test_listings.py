@@ -16,7 +16,7 @@ from sqlalchemy import event, select
 from app import create_app
 from app.extensions import cache, db
 from app.models import Post, User
-from tests.conftest import bearer, make_user, skip_or_fail
+from tests.helpers import bearer, make_user, skip_or_fail
 
 pytestmark = pytest.mark.db
 
@@ -175,7 +175,7 @@ def test_issuing_tokens_and_logging_out_keep_the_cached_lists(
     client: FlaskClient, user: User, token: str
 ) -> None:
     from app.listings import GENERATION_KEY
-    from tests.conftest import basic_auth
+    from tests.helpers import basic_auth
 
     client.get("/api/posts")
     generation = cache.get(GENERATION_KEY)

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from app.extensions import db
 from app.models import User
 from tests.api.helpers import assert_json_error, get_token
-from tests.conftest import PASSWORD, SiteSession, bearer, fresh
+from tests.helpers import PASSWORD, SiteSession, bearer, fresh
 from tests.test_accounts import is_logged_in, set_cookies
 
 pytestmark = pytest.mark.db

@@ -22,7 +22,7 @@ from app import create_app
 from app.extensions import db
 from app.models import User
 from tests.api.helpers import assert_json_error
-from tests.conftest import (
+from tests.helpers import (
     PASSWORD,
     RequestIsolatedClient,
     SiteSession,

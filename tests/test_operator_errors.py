@@ -13,7 +13,7 @@ import pymysql
 import pytest
 
 from tests.cli_helpers import flask_command
-from tests.conftest import skip_or_fail
+from tests.helpers import skip_or_fail
 
 MARIADB = "mysql+pymysql://{account}@127.0.0.1/{database}"
 # The key is made per run: a key written in the repository is one production must refuse.

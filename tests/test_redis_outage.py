@@ -19,7 +19,7 @@ from app.extensions import cache, db
 from app.redis_waits import note_wait_on_redis
 from app.resilient_cache import CircuitBreaker
 from config import ConfigError, load_config
-from tests.conftest import make_user, skip_or_fail
+from tests.helpers import make_user, skip_or_fail
 from tests.redis_outage import (
     DRILL_TITLE,
     REDIS_SERVER,

@@ -13,7 +13,7 @@ from app.apache_config import VhostSettings, render_vhost
 from app.extensions import db
 from app.models import Post
 from app.security_headers import COMMON_HEADERS, JSON_CSP, PAGE_CSP, PRIVATE_CACHE_CONTROL
-from tests.conftest import SiteSession, make_user
+from tests.helpers import SiteSession, make_user
 from tests.observatory import Headers, Scan, csp_test, x_frame_options_test
 
 REQUIRED_PAGE_DIRECTIVES = [

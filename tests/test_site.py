@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Post, User
-from tests.conftest import NAV_USER, SiteSession, csrf_token_from, fresh, make_user, text
+from tests.helpers import NAV_USER, SiteSession, csrf_token_from, fresh, make_user, text
 
 pytestmark = pytest.mark.db
 

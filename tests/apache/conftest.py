@@ -18,7 +18,7 @@ from scripts.private_apache import (
     missing_prerequisites,
     system_venv,
 )
-from tests.conftest import skip_or_fail
+from tests.helpers import skip_or_fail
 
 
 @dataclass

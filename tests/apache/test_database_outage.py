@@ -11,7 +11,7 @@ import pytest
 from app.errors import MESSAGES
 from scripts.private_apache import SITE_NAME, PrivateApache
 from tests.apache.conftest import Client, error_lines, start_instance
-from tests.conftest import skip_or_fail
+from tests.helpers import skip_or_fail
 from tests.private_mariadb import (
     MariaDBUnavailable,
     PrivateMariaDB,

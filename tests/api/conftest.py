@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 from app.models import User
 from tests.api.helpers import create_post, get_token
-from tests.conftest import make_user
+from tests.helpers import make_user
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.test import TestResponse
 
-from tests.conftest import PASSWORD, basic_auth, bearer
+from tests.helpers import PASSWORD, basic_auth, bearer
 
 ERROR_KEYS = {"status", "error", "message"}
 PAGE_KEYS = {"items", "page", "per_page", "total", "pages", "links"}

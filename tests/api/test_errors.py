@@ -13,7 +13,7 @@ from werkzeug.test import TestResponse
 
 from app.models import User
 from tests.api.helpers import assert_json_error, new_user_body
-from tests.conftest import bearer
+from tests.helpers import bearer
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 ONE_MIB = 1024 * 1024

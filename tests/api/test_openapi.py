@@ -20,7 +20,7 @@ from app.extensions import db
 from app.models import User
 from app.validation import email_error, email_pattern, text_pattern, text_problem
 from tests.api.helpers import create_post, new_user_body
-from tests.conftest import basic_auth, bearer, make_user, skip_or_fail
+from tests.helpers import basic_auth, bearer, make_user, skip_or_fail
 
 try:
     import schemathesis

@@ -21,7 +21,7 @@ from tests.api.helpers import (
     field_errors,
     link_parts,
 )
-from tests.conftest import basic_auth, bearer
+from tests.helpers import basic_auth, bearer
 
 pytestmark = pytest.mark.db
 

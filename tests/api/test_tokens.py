@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 from app.extensions import db
 from app.models import ApiToken, Post, User
 from tests.api.helpers import assert_json_error, aware, get_token
-from tests.conftest import PASSWORD, SiteSession, basic_auth, bearer
+from tests.helpers import PASSWORD, SiteSession, basic_auth, bearer
 
 pytestmark = pytest.mark.db
 

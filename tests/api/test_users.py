@@ -30,7 +30,7 @@ from tests.api.helpers import (
     link_parts,
     new_user_body,
 )
-from tests.conftest import SiteSession, bearer, make_user
+from tests.helpers import SiteSession, bearer, make_user
 
 pytestmark = pytest.mark.db
 
