@@ -9,6 +9,9 @@ import base64
 import contextvars
 import os
 import re
+import shutil
+import socket
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -18,6 +21,7 @@ from sqlalchemy import text as sql
 from app.extensions import db
 from app.models import User
 
+PROJECT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
 
 
@@ -143,3 +147,27 @@ def basic_auth(login: str, password: str = PASSWORD) -> dict[str, str]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def copy_of_checkout(folder: Path) -> Path:
+    """The code, migrations and entry points copied into ``folder``/project, with an
+    empty ``instance/``: a test can give the copy a .env of its own."""
+    copy = folder / "project"
+    copy.mkdir()
+    for name in ("app", "migrations", "config.py", "wsgi.py", "wsgi_app.wsgi"):
+        source = PROJECT / name
+        if source.is_dir():
+            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, copy / name)
+    (copy / "instance").mkdir()
+    return copy
+
+
+def redis_up() -> bool:
+    """Does the shared Redis on 127.0.0.1:6379 answer a connection?"""
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        return False
+    return True

@@ -15,6 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pymysql
+import pytest
+
+from tests.helpers import skip_or_fail
 
 MARIADBD = shutil.which("mariadbd", path="/usr/sbin:/usr/bin:" + os.environ.get("PATH", ""))
 INSTALL_DB = shutil.which("mariadb-install-db")
@@ -159,3 +162,18 @@ def running_server(root: Path) -> Iterator[PrivateMariaDB]:
         yield server
     finally:
         server.stop()
+
+
+def server_for_suite(
+    tmp_path_factory: pytest.TempPathFactory, suite: str
+) -> Iterator[PrivateMariaDB]:
+    """A suite's own private server, for its fixture: skipped (failed in CI) where it
+    cannot run. Each suite gets a fresh one: their schemas differ (create_all, or
+    flask db upgrade)."""
+    problem = missing_prerequisites()
+    if problem:
+        skip_or_fail(f"{suite}: {problem}")
+    try:
+        yield from running_server(tmp_path_factory.mktemp("mariadb"))
+    except MariaDBUnavailable as error:
+        pytest.fail(str(error))

@@ -6,7 +6,6 @@ import getpass
 import json
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import pytest
 from app.apache_config import SYSTEM_PYTHON, python_version_of
 from app.deploy_check import certificate_expiry, check_apache, read_apache
 from scripts.private_apache import make_certificate
+from tests.helpers import copy_of_checkout
 
 PROJECT = Path(__file__).resolve().parent.parent
 # Made per run: a key written in the repository is one production must refuse.
@@ -39,16 +39,7 @@ def certificate(folder: Path, days: int) -> Path:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the checkout, so the test can give it a .env of its own."""
-    copy = tmp_path / "project"
-    copy.mkdir()
-    for name in ("app", "migrations", "config.py", "wsgi.py", "wsgi_app.wsgi"):
-        source = PROJECT / name
-        if source.is_dir():
-            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, copy / name)
-    (copy / "instance").mkdir()
-    return copy
+    return copy_of_checkout(tmp_path)
 
 
 @pytest.fixture

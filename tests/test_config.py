@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from config import (
     generated_secret_key,
     secret_key_problem,
 )
+from tests.helpers import copy_of_checkout
 
 PROJECT = Path(__file__).resolve().parent.parent
 # Made per run: a key written in the repository is one production must refuse.
@@ -201,16 +201,7 @@ def test_production_refusal_is_one_line_without_a_traceback() -> None:
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Path:
     """A copy of the code, so tests can give it a .env or instance/config.py of its own."""
-    copy = tmp_path / "project"
-    copy.mkdir()
-    for name in ("app", "config.py", "wsgi.py", "wsgi_app.wsgi"):
-        source = PROJECT / name
-        if source.is_dir():
-            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, copy / name)
-    (copy / "instance").mkdir()
-    return copy
+    return copy_of_checkout(tmp_path)
 
 
 def _python_in(project: Path, code: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -32,12 +32,10 @@ from app.database_faults import classify
 from app.errors import MESSAGES
 from app.extensions import db
 from app.models import Post
-from tests.helpers import PASSWORD, csrf_token_from, make_user, skip_or_fail
+from tests.helpers import PASSWORD, csrf_token_from, make_user
 from tests.private_mariadb import (
-    MariaDBUnavailable,
     PrivateMariaDB,
-    missing_prerequisites,
-    running_server,
+    server_for_suite,
 )
 
 OUTAGE_SECONDS = float(os.environ.get("DB_OUTAGE_SECONDS", "4"))
@@ -62,13 +60,7 @@ ROUTES = [
 
 @pytest.fixture(scope="session")
 def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateMariaDB]:
-    problem = missing_prerequisites()
-    if problem:
-        skip_or_fail(f"database outage suite: {problem}")
-    try:
-        yield from running_server(tmp_path_factory.mktemp("mariadb"))
-    except MariaDBUnavailable as error:
-        pytest.fail(str(error))
+    yield from server_for_suite(tmp_path_factory, "database outage suite")
 
 
 class LogRecorder(logging.Handler):

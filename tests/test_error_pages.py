@@ -191,22 +191,27 @@ def test_api_500_is_json_without_the_error(
     assert any(r.getMessage() == "unhandled error on GET /api/boom" for r in app_log.records)
 
 
-def test_a_logged_in_visitor_gets_the_503_page_when_the_schema_is_behind(
-    app: Flask, user: User, app_log: pytest.LogCaptureFixture
-) -> None:
-    """The layout asks who is logged in; the page renders as for a visitor instead."""
+def get_logged_in_without_a_users_table(app: Flask, path: str):
+    """GET ``path`` as a logged-in visitor after the users table has gone (then rebuilt)."""
     from sqlalchemy import text as sql
 
-    app.config["PROPAGATE_EXCEPTIONS"] = False
     session = SiteSession(app.test_client())
     session.login()
     with db.engine.begin() as connection:
         connection.execute(sql("PRAGMA foreign_keys=OFF"))
         connection.execute(sql("DROP TABLE users"))
     try:
-        response = session.client.get("/")
+        return session.client.get(path)
     finally:
         db.create_all()
+
+
+def test_a_logged_in_visitor_gets_the_503_page_when_the_schema_is_behind(
+    app: Flask, user: User, app_log: pytest.LogCaptureFixture
+) -> None:
+    """The layout asks who is logged in; the page renders as for a visitor instead."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = get_logged_in_without_a_users_table(app, "/")
     assert_error_page(response, 503, MESSAGES[503])
     assert response.headers["Retry-After"] == "2"
     assert "users" not in text(response)
@@ -220,17 +225,7 @@ def test_a_logged_in_visitor_gets_the_503_page_when_the_schema_is_behind(
 def test_a_404_page_still_renders_for_a_logged_in_visitor_when_the_database_fails(
     app: Flask, user: User, app_log: pytest.LogCaptureFixture
 ) -> None:
-    from sqlalchemy import text as sql
-
-    session = SiteSession(app.test_client())
-    session.login()
-    with db.engine.begin() as connection:
-        connection.execute(sql("PRAGMA foreign_keys=OFF"))
-        connection.execute(sql("DROP TABLE users"))
-    try:
-        response = session.client.get("/no/such/page")
-    finally:
-        db.create_all()
+    response = get_logged_in_without_a_users_table(app, "/no/such/page")
     assert_error_page(response, 404, MESSAGES[404])
     assert 'class="nav-user"' not in text(response)
     warnings = [r for r in app_log.records if r.levelno >= logging.WARNING]

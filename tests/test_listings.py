@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +15,7 @@ from sqlalchemy import event, select
 from app import create_app
 from app.extensions import cache, db
 from app.models import Post, User
-from tests.helpers import bearer, make_user, skip_or_fail
+from tests.helpers import bearer, make_user, redis_up, skip_or_fail
 
 pytestmark = pytest.mark.db
 
@@ -123,20 +122,12 @@ def test_an_edit_made_outside_a_request_invalidates_the_cache(
     assert "Changed from a shell" in client.get("/").get_data(as_text=True)
 
 
-def _redis_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
 @pytest.fixture
 def two_processes_sharing_redis(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[tuple[Flask, Flask]]:
     """Two app instances, as two mod_wsgi processes would be, with one Redis cache."""
-    if not _redis_up():
+    if not redis_up():
         skip_or_fail("Redis is not reachable on 127.0.0.1:6379")
     monkeypatch.setenv("CACHE_REDIS_URL", "redis://127.0.0.1:6379/0")
     monkeypatch.setenv("CACHE_KEY_PREFIX", f"flaskapp-test-{os.getpid()}:")

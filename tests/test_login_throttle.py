@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from tests.helpers import (
     basic_auth,
     empty_tables,
     make_user,
+    redis_up,
     skip_or_fail,
     text,
 )
@@ -227,14 +227,6 @@ def test_the_throttle_follows_ratelimit_enabled(app: Flask, user: User) -> None:
 # --- the limiter's storage: Redis, and memory while Redis is down ------------------------
 
 
-def _redis_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
 @pytest.fixture
 def app_with_storage(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
@@ -261,7 +253,7 @@ REDIS_URI = "redis://127.0.0.1:6379/0"
 def test_the_counter_is_kept_in_redis_where_every_process_sees_it(
     app_with_storage: Flask,
 ) -> None:
-    if not _redis_up():
+    if not redis_up():
         skip_or_fail("Redis is not reachable on 127.0.0.1:6379")
     app = app_with_storage
     prefix = app.config["RATELIMIT_KEY_PREFIX"]

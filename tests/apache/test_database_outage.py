@@ -11,12 +11,9 @@ import pytest
 from app.errors import MESSAGES
 from scripts.private_apache import SITE_NAME, PrivateApache
 from tests.apache.conftest import Client, error_lines, start_instance
-from tests.helpers import skip_or_fail
 from tests.private_mariadb import (
-    MariaDBUnavailable,
     PrivateMariaDB,
-    missing_prerequisites,
-    running_server,
+    server_for_suite,
 )
 
 pytestmark = pytest.mark.apache
@@ -29,13 +26,7 @@ RECOVERY_BOUND = 10.0
 
 @pytest.fixture(scope="module")
 def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateMariaDB]:
-    problem = missing_prerequisites()
-    if problem:
-        skip_or_fail(f"database outage under Apache: {problem}")
-    try:
-        yield from running_server(tmp_path_factory.mktemp("mariadb"))
-    except MariaDBUnavailable as error:
-        pytest.fail(str(error))
+    yield from server_for_suite(tmp_path_factory, "database outage under Apache")
 
 
 @pytest.fixture(scope="module")
