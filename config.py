@@ -459,20 +459,23 @@ def load_dotenv_file() -> None:
     load_dotenv(PROJECT_ROOT / ".env")
 
 
-def default_config_name() -> str:
+def default_config_name(serving: bool | None = None) -> str:
     """The configuration used when none is named: decided here, for every entry point.
 
     ``FLASK_CONFIG`` (environment or .env) wins. Otherwise the ``flask`` command,
     a developer's tool, gets ``development``; anything else that imports the app
     (mod_wsgi, gunicorn ``wsgi:app``, a script) is serving it and gets
     ``production``, which refuses to start without its settings rather than run
-    on development's defaults.
+    on development's defaults. ``serving=True`` asks what a server would get,
+    from inside the flask command (``check-deploy`` does).
     """
     load_dotenv_file()
     chosen = _env("FLASK_CONFIG")
     if chosen:
         return chosen
-    return "development" if running_flask_command() else "production"
+    if serving is None:
+        serving = not running_flask_command()
+    return "production" if serving else "development"
 
 
 def running_flask_command() -> bool:

@@ -498,7 +498,8 @@ def production_app() -> tuple[Flask | None, list[Finding]]:
     from . import create_app
 
     try:
-        return create_app(_mod_wsgi_config_name()), []
+        # What mod_wsgi would choose, though this runs inside the flask command.
+        return create_app(default_config_name(serving=True)), []
     except ConfigError as error:
         return None, [
             Finding(
@@ -508,16 +509,6 @@ def production_app() -> tuple[Flask | None, list[Finding]]:
                 "fix the setting in .env (see .env.example)",
             )
         ]
-
-
-def _mod_wsgi_config_name() -> str:
-    # What mod_wsgi would choose: it is not the flask command, so no development default.
-    saved = os.environ.pop("FLASK_RUN_FROM_CLI", None)
-    try:
-        return default_config_name()
-    finally:
-        if saved is not None:
-            os.environ["FLASK_RUN_FROM_CLI"] = saved
 
 
 def run_checks(
