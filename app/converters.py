@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 from werkzeug.routing import BaseConverter
+
+from .models import MAX_ID
 
 
 class IdConverter(BaseConverter):
@@ -19,6 +23,9 @@ class IdConverter(BaseConverter):
 
     regex = r"[0-9]{1,10}"
     part_isolating = True
+    # What the OpenAPI document says such a path parameter holds; a row it
+    # names may not exist, so the operation can answer 404.
+    openapi_schema: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
     def to_python(self, value: str) -> int:
         return int(value)

@@ -6,17 +6,13 @@ making authenticated API calls: that is why the blueprint is exempt from CSRF.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, cast
 
 from flask import g, request
 
 from .. import login_throttle
 from ..models import ApiToken, User
 from .errors import ApiError
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Unauthorized(ApiError):
@@ -71,19 +67,21 @@ def bearer_token() -> ApiToken:
     return token
 
 
-def token_required(view: F) -> F:
-    """Run ``view`` only for a request carrying a valid bearer token."""
+def authenticate(scheme: Literal["bearer", "basic"]) -> None:
+    """Check this request's credentials for ``scheme``; ``current_api_user()`` is then theirs."""
+    if scheme == "basic":
+        g.api_user = basic_auth_user()
+        return
+    token = bearer_token()
+    g.api_token = token
+    g.api_user = token.user
 
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        token = bearer_token()
-        g.api_token = token
-        g.api_user = token.user
-        return view(*args, **kwargs)
 
-    return cast(F, wrapper)
+def current_api_token() -> ApiToken:
+    """The bearer token this request was made with (after ``authenticate("bearer")``)."""
+    return cast(ApiToken, g.api_token)
 
 
 def current_api_user() -> User:
-    """The user whose token authenticated this request (inside ``token_required``)."""
+    """The user whose token authenticated this request (after ``authenticate``)."""
     return cast(User, g.api_user)

@@ -9,12 +9,20 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..database_faults import classify, retry_after, rollback_quietly
 from ..extensions import db, limiter
 from . import bp
+from .operations import Reply, operation
+from .schemas import HealthSchema
 
 
 @bp.get("/health")
 @limiter.exempt
+@operation(
+    replies={
+        200: Reply(HealthSchema, "The database answers."),
+        503: Reply(HealthSchema, "The database does not answer."),
+    }
+)
 def health() -> tuple[dict[str, str], int] | tuple[dict[str, str], int, dict[str, str]]:
-    """200 when the database answers a query, 503 when it does not."""
+    """Health of the application and its database."""
     try:
         db.session.execute(text("SELECT 1"))
     except (SQLAlchemyError, OSError) as error:

@@ -1,35 +1,27 @@
-"""The OpenAPI 3 document of the API, generated from the marshmallow schemas."""
+"""The OpenAPI 3 document of the API, built from the operations declared on its views.
+
+Nothing here names an endpoint: every route of the ``api`` blueprint is read
+from the URL map, and its ``@operation`` (see ``operations.py``) says what it
+takes and answers. A route without one is a programming error, reported when
+the document is first built.
+"""
 
 from __future__ import annotations
 
-import copy
-from functools import cache
+import re
 from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import request
+from flask import Flask, current_app, request
+from marshmallow import Schema
+from werkzeug.routing import Rule
 
 from .. import __version__
 from ..extensions import limiter
-from ..models import MAX_ID
 from . import bp
-from .schemas import (
-    MAX_PAGE,
-    ErrorSchema,
-    HealthSchema,
-    MeSchema,
-    PostCreateSchema,
-    PostPageSchema,
-    PostSchema,
-    PostUpdateSchema,
-    TokenSchema,
-    UserCreateSchema,
-    UserPageSchema,
-    UserSchema,
-)
-
-API_VERSION = __version__
+from .operations import HEADERS, Operation, operation_of
+from .schemas import ErrorSchema
 
 ERRORS = {
     400: ("BadRequest", "The input is invalid; `errors` holds a message per field."),
@@ -41,180 +33,75 @@ ERRORS = {
     415: ("UnsupportedMediaType", "The request body is not JSON."),
     429: ("TooManyRequests", "Rate limit reached; retry after the Retry-After delay."),
 }
-
-PAGE_PARAMETERS = [
-    {
-        "name": "page",
-        "in": "query",
-        "description": "Page number, from 1.",
-        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
-    },
-    {
-        "name": "per_page",
-        "in": "query",
-        "description": "Items per page.",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-    },
-]
+SECURITY_SCHEMES = {"bearer": "bearerAuth", "basic": "basicAuth"}
+# <converter(arguments):name> or <name> in a Werkzeug rule.
+RULE_VARIABLE = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
+DOCUMENT_ENDPOINT = "api.openapi_document"
 
 
-def _id(name: str, what: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": f"The {what}'s id.",
-        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-    }
-
-
-def _json(schema: str | type, description: str) -> dict[str, Any]:
+def _json(schema: type[Schema] | str, description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _errors(*codes: int) -> dict[str, Any]:
-    return {str(code): {"$ref": f"#/components/responses/{ERRORS[code][0]}"} for code in codes}
+def _path_and_parameters(rule: Rule, app: Flask) -> tuple[str, list[dict[str, Any]]]:
+    """``/api/posts/<id:post_id>`` as ``/api/posts/{post_id}``, with its parameters."""
+    parameters = []
+    for match in RULE_VARIABLE.finditer(rule.rule):
+        name, converter = match["name"], app.url_map.converters[match["converter"] or "default"]
+        parameters.append(
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "description": f"The {name.removesuffix('_id').replace('_', ' ')}'s id.",
+                "schema": getattr(converter, "openapi_schema", {"type": "string"}),
+            }
+        )
+    return RULE_VARIABLE.sub(r"{\g<name>}", rule.rule), parameters
 
 
-def _body(schema: type) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
-
-
-BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
-CREATED = {"Location": {"description": "The new resource's URL.", "schema": {"type": "string"}}}
-
-OPERATIONS: dict[str, dict[str, Any]] = {
-    "/api/health": {
-        "get": {
-            "summary": "Health of the application and its database",
-            "operationId": "health",
-            "tags": ["health"],
-            "responses": {
-                "200": _json(HealthSchema, "The database answers."),
-                "503": _json(HealthSchema, "The database does not answer."),
-            },
+def _operation_document(described: Operation, path_parameters: list[Any]) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for status, reply in sorted(described.replies.items()):
+        description = reply.describe(status)
+        response: dict[str, Any] = {"description": description}
+        if reply.schema is not None:
+            response = _json(reply.schema, description)
+        if reply.headers:
+            response["headers"] = {
+                name: {"description": HEADERS[name], "schema": {"type": "string"}}
+                for name in reply.headers
+            }
+        responses[str(status)] = response
+    codes = set(described.error_codes) | ({404} if path_parameters else set())
+    for code in sorted(codes):
+        responses[str(code)] = {"$ref": f"#/components/responses/{ERRORS[code][0]}"}
+    document: dict[str, Any] = {
+        "summary": described.summary,
+        "operationId": described.operation_id,
+        "tags": [described.tag],
+        "responses": responses,
+    }
+    parameters = list(path_parameters)
+    if described.query is not None:
+        parameters.append({"in": "query", "schema": described.query})
+    if parameters:
+        document["parameters"] = parameters
+    if described.body is not None:
+        document["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": described.body}},
         }
-    },
-    "/api/users": {
-        "get": {
-            "summary": "List users",
-            "operationId": "listUsers",
-            "tags": ["users"],
-            "parameters": PAGE_PARAMETERS,
-            "responses": {"200": _json(UserPageSchema, "A page of users."), **_errors(400)},
-        },
-        "post": {
-            "summary": "Register a new account",
-            "operationId": "createUser",
-            "tags": ["users"],
-            "requestBody": _body(UserCreateSchema),
-            "responses": {
-                "201": {**_json(UserSchema, "The account was created."), "headers": CREATED},
-                **_errors(400, 409, 413, 415, 429),
-            },
-        },
-    },
-    "/api/users/{user_id}": {
-        "get": {
-            "summary": "One user",
-            "operationId": "getUser",
-            "tags": ["users"],
-            "parameters": [_id("user_id", "user")],
-            "responses": {"200": _json(UserSchema, "The user."), **_errors(404)},
-        }
-    },
-    "/api/users/{user_id}/posts": {
-        "get": {
-            "summary": "One user's posts, newest first",
-            "operationId": "listUserPosts",
-            "tags": ["posts"],
-            "parameters": [_id("user_id", "user"), *PAGE_PARAMETERS],
-            "responses": {"200": _json(PostPageSchema, "A page of posts."), **_errors(400, 404)},
-        }
-    },
-    "/api/me": {
-        "get": {
-            "summary": "The authenticated user, with their email address",
-            "operationId": "getMe",
-            "tags": ["users"],
-            "security": BEARER,
-            "responses": {"200": _json(MeSchema, "You."), **_errors(401)},
-        }
-    },
-    "/api/posts": {
-        "get": {
-            "summary": "List posts, newest first",
-            "operationId": "listPosts",
-            "tags": ["posts"],
-            "parameters": PAGE_PARAMETERS,
-            "responses": {"200": _json(PostPageSchema, "A page of posts."), **_errors(400)},
-        },
-        "post": {
-            "summary": "Publish a post",
-            "operationId": "createPost",
-            "tags": ["posts"],
-            "security": BEARER,
-            "requestBody": _body(PostCreateSchema),
-            "responses": {
-                "201": {**_json(PostSchema, "The post was published."), "headers": CREATED},
-                **_errors(400, 401, 413, 415),
-            },
-        },
-    },
-    "/api/posts/{post_id}": {
-        "get": {
-            "summary": "One post",
-            "operationId": "getPost",
-            "tags": ["posts"],
-            "parameters": [_id("post_id", "post")],
-            "responses": {"200": _json(PostSchema, "The post."), **_errors(404)},
-        },
-        "patch": {
-            "summary": "Change your post's title or body",
-            "operationId": "updatePost",
-            "tags": ["posts"],
-            "security": BEARER,
-            "parameters": [_id("post_id", "post")],
-            "requestBody": _body(PostUpdateSchema),
-            "responses": {
-                "200": _json(PostSchema, "The changed post."),
-                **_errors(400, 401, 403, 404, 413, 415),
-            },
-        },
-        "delete": {
-            "summary": "Delete your post",
-            "operationId": "deletePost",
-            "tags": ["posts"],
-            "security": BEARER,
-            "parameters": [_id("post_id", "post")],
-            "responses": {"204": {"description": "Deleted."}, **_errors(401, 403, 404)},
-        },
-    },
-    "/api/tokens": {
-        "post": {
-            "summary": "Get a bearer token with your username (or email) and password",
-            "operationId": "createToken",
-            "tags": ["tokens"],
-            "security": [{"basicAuth": []}],
-            "responses": {"201": _json(TokenSchema, "A new token."), **_errors(401, 429)},
-        },
-        "delete": {
-            "summary": "Revoke the token this request is made with",
-            "operationId": "revokeToken",
-            "tags": ["tokens"],
-            "security": BEARER,
-            "responses": {"204": {"description": "Revoked."}, **_errors(401)},
-        },
-    },
-}
+    if described.auth is not None:
+        document["security"] = [{SECURITY_SCHEMES[described.auth]: []}]
+    return document
 
 
-@cache
-def build_spec() -> dict[str, Any]:
-    """The document, without ``servers`` (which depends on where the app is mounted)."""
+def build_document(app: Flask) -> dict[str, Any]:
+    """The document for ``app``'s API routes, without ``servers`` (that depends on the mount)."""
     spec = APISpec(
         title="Flask Site API",
-        version=API_VERSION,
+        version=__version__,
         openapi_version="3.0.3",
         plugins=[MarshmallowPlugin()],
         info={
@@ -222,15 +109,31 @@ def build_spec() -> dict[str, Any]:
             "from POST /api/tokens. Every error has the Error shape."
         },
     )
-    spec.components.security_scheme("basicAuth", {"type": "http", "scheme": "basic"})
-    spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    for scheme, name in SECURITY_SCHEMES.items():
+        spec.components.security_scheme(name, {"type": "http", "scheme": scheme})
     spec.components.schema("Error", schema=ErrorSchema)
-    # A PATCH must change something: an empty object is answered with 400.
-    spec.components.schema("PostUpdate", {"minProperties": 1}, schema=PostUpdateSchema)
     for name, description in ERRORS.values():
         spec.components.response(name, _json(ErrorSchema, description))
-    for path, operations in OPERATIONS.items():
-        spec.path(path=path, operations=copy.deepcopy(operations))
+
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.partition(".")[0] != bp.name or rule.endpoint == DOCUMENT_ENDPOINT:
+            continue
+        described = operation_of(app.view_functions[rule.endpoint])
+        if described is None:
+            raise LookupError(f"API route {rule.rule} ({rule.endpoint}) has no @operation")
+        for schema in (described.body, described.query):
+            extra = getattr(schema, "openapi_extra", None)
+            name = schema.__name__.removesuffix("Schema") if schema else ""
+            if extra and name not in spec.components.schemas:
+                spec.components.schema(name, extra, schema=schema)
+        path, parameters = _path_and_parameters(rule, app)
+        methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+        spec.path(
+            path=path,
+            operations={
+                method.lower(): _operation_document(described, parameters) for method in methods
+            },
+        )
     return spec.to_dict()
 
 
@@ -238,6 +141,9 @@ def build_spec() -> dict[str, Any]:
 @limiter.exempt
 def openapi_document() -> dict[str, Any]:
     """This API's OpenAPI 3 description."""
-    document = dict(build_spec())
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if "openapi_document" not in app.extensions:
+        app.extensions["openapi_document"] = build_document(app)
+    document = dict(app.extensions["openapi_document"])
     document["servers"] = [{"url": request.script_root or "/"}]
     return document

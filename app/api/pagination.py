@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from flask import url_for
-from marshmallow import Schema
 
 from ..page import Page
 
 
-def page_body(
-    page: Page[Any], item_schema: Schema, endpoint: str, **view_args: Any
-) -> dict[str, Any]:
-    """``items``, ``page``, ``per_page``, ``total``, ``pages`` and navigation ``links``."""
+def page_body(page: Page[Any], endpoint: str, **view_args: Any) -> dict[str, Any]:
+    """``items``, ``page``, ``per_page``, ``total``, ``pages`` and navigation ``links``.
+
+    The items are left as they are: the operation's page schema dumps them.
+    """
 
     def link(number: int | None) -> str | None:
         if number is None:
@@ -21,7 +21,7 @@ def page_body(
         return url_for(endpoint, page=number, per_page=page.per_page, **view_args)
 
     return {
-        "items": item_schema.dump(page.items, many=True),
+        "items": page.items,
         "page": page.page,
         "per_page": page.per_page,
         "total": page.total,

@@ -10,11 +10,11 @@ from .. import listings
 from ..extensions import db
 from ..models import Post
 from . import bp
-from .auth import current_api_user, token_required
+from .auth import current_api_user
 from .errors import ApiError
+from .operations import created, operation
 from .pagination import page_body
-from .request_parsing import load_args, load_body
-from .schemas import PageArgsSchema, PostCreateSchema, PostSchema, PostUpdateSchema
+from .schemas import PageArgsSchema, PostCreateSchema, PostPageSchema, PostSchema, PostUpdateSchema
 
 
 def _get_post_or_404(post_id: int) -> Post:
@@ -32,46 +32,44 @@ def _get_own_post(post_id: int) -> Post:
 
 
 @bp.get("/posts")
-def list_posts() -> dict[str, Any]:
-    """Every post, newest first, one page at a time."""
-    args = load_args(PageArgsSchema())
-    page = listings.latest_posts(args["page"], args["per_page"])
-    return page_body(page, PostSchema(), "api.list_posts")
+@operation(query=PageArgsSchema, replies={200: PostPageSchema})
+def list_posts(query: dict[str, int]) -> dict[str, Any]:
+    """List posts, newest first."""
+    page = listings.latest_posts(query["page"], query["per_page"])
+    return page_body(page, "api.list_posts")
 
 
 @bp.get("/posts/<id:post_id>")
-def get_post(post_id: int) -> dict[str, Any]:
-    return PostSchema().dump(_get_post_or_404(post_id))
+@operation(replies={200: PostSchema})
+def get_post(post_id: int) -> Post:
+    """One post."""
+    return _get_post_or_404(post_id)
 
 
 @bp.post("/posts")
-@token_required
-def create_post() -> tuple[dict[str, Any], int, dict[str, str]]:
-    """Publish a post as the token's user."""
-    data = load_body(PostCreateSchema())
-    post = Post(title=data["title"], body=data["body"], author=current_api_user())
+@operation(auth="bearer", body=PostCreateSchema, replies={201: created(PostSchema, "Published.")})
+def create_post(body: dict[str, str]) -> tuple[Post, dict[str, str]]:
+    """Publish a post."""
+    post = Post(title=body["title"], body=body["body"], author=current_api_user())
     db.session.add(post)
     db.session.commit()
-    location = url_for("api.get_post", post_id=post.id)
-    return PostSchema().dump(post), 201, {"Location": location}
+    return post, {"Location": url_for("api.get_post", post_id=post.id)}
 
 
 @bp.patch("/posts/<id:post_id>")
-@token_required
-def update_post(post_id: int) -> dict[str, Any]:
-    """Change the title or body of one of your own posts."""
+@operation(auth="bearer", body=PostUpdateSchema, replies={200: PostSchema}, errors=(403,))
+def update_post(post_id: int, body: dict[str, str]) -> Post:
+    """Change your post's title or body."""
     post = _get_own_post(post_id)
-    data = load_body(PostUpdateSchema(partial=True))
-    for field, value in data.items():
+    for field, value in body.items():
         setattr(post, field, value)
     db.session.commit()
-    return PostSchema().dump(post)
+    return post
 
 
 @bp.delete("/posts/<id:post_id>")
-@token_required
-def delete_post(post_id: int) -> tuple[str, int]:
-    """Delete one of your own posts."""
+@operation(auth="bearer", replies={204: None}, errors=(403,))
+def delete_post(post_id: int) -> None:
+    """Delete your post."""
     db.session.delete(_get_own_post(post_id))
     db.session.commit()
-    return "", 204

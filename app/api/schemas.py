@@ -55,7 +55,7 @@ class AuthorSchema(Schema):
 
 
 class UserSchema(Schema):
-    """A user as anyone may see them: never the email address."""
+    """The user, as anyone may see them: never the email address."""
 
     id = fields.Integer(required=True)
     username = fields.String(required=True)
@@ -63,7 +63,7 @@ class UserSchema(Schema):
 
 
 class MeSchema(UserSchema):
-    """The authenticated user, with their email address."""
+    """You: the authenticated user, with your email address."""
 
     email = fields.String(required=True)
 
@@ -102,6 +102,8 @@ class UserCreateSchema(Schema):
 
 
 class PostSchema(Schema):
+    """The post."""
+
     id = fields.Integer(required=True)
     title = fields.String(required=True)
     body = fields.String(required=True)
@@ -126,7 +128,10 @@ class PostCreateSchema(Schema):
 class PostUpdateSchema(Schema):
     """A PATCH: any subset of the fields, at least one."""
 
-    # Not required: the document must not demand both (the view loads with partial=True too).
+    # Added to the document's schema: an empty object is answered with 400.
+    openapi_extra = {"minProperties": 1}
+
+    # Not required: the document must not demand both.
     title = _title(required=False)
     body = _body(required=False)
 
@@ -141,8 +146,16 @@ class PageArgsSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
-    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    page = fields.Integer(
+        load_default=1,
+        validate=validate.Range(min=1, max=MAX_PAGE),
+        metadata={"description": "Page number, from 1."},
+    )
+    per_page = fields.Integer(
+        load_default=20,
+        validate=validate.Range(min=1, max=100),
+        metadata={"description": "Items per page."},
+    )
 
 
 class LinksSchema(Schema):
@@ -162,10 +175,14 @@ class _PageSchema(Schema):
 
 
 class UserPageSchema(_PageSchema):
+    """A page of users."""
+
     items = fields.List(fields.Nested(UserSchema), required=True)
 
 
 class PostPageSchema(_PageSchema):
+    """A page of posts."""
+
     items = fields.List(fields.Nested(PostSchema), required=True)
 
 

@@ -12,15 +12,16 @@ from ..extensions import db
 from ..models import User
 from ..rate_limits import claim_account_creation, registrations
 from . import bp
-from .auth import current_api_user, token_required
+from .auth import current_api_user
 from .errors import ApiError
+from .operations import created, operation
 from .pagination import page_body
-from .request_parsing import load_args, load_body
 from .schemas import (
     MeSchema,
     PageArgsSchema,
-    PostSchema,
+    PostPageSchema,
     UserCreateSchema,
+    UserPageSchema,
     UserSchema,
 )
 
@@ -33,41 +34,47 @@ def _get_user_or_404(user_id: int) -> User:
 
 
 @bp.get("/users")
-def list_users() -> dict[str, Any]:
-    """Every user, oldest first, one page at a time."""
-    args = load_args(PageArgsSchema())
-    page = listings.users(args["page"], args["per_page"])
-    return page_body(page, UserSchema(), "api.list_users")
+@operation(query=PageArgsSchema, replies={200: UserPageSchema})
+def list_users(query: dict[str, int]) -> dict[str, Any]:
+    """List users, oldest first."""
+    page = listings.users(query["page"], query["per_page"])
+    return page_body(page, "api.list_users")
 
 
 @bp.get("/users/<id:user_id>")
-def get_user(user_id: int) -> dict[str, Any]:
-    return UserSchema().dump(_get_user_or_404(user_id))
+@operation(replies={200: UserSchema})
+def get_user(user_id: int) -> User:
+    """One user."""
+    return _get_user_or_404(user_id)
 
 
 @bp.get("/users/<id:user_id>/posts")
-def list_user_posts(user_id: int) -> dict[str, Any]:
+@operation(query=PageArgsSchema, replies={200: PostPageSchema})
+def list_user_posts(user_id: int, query: dict[str, int]) -> dict[str, Any]:
     """One user's posts, newest first."""
-    args = load_args(PageArgsSchema())
     user = _get_user_or_404(user_id)
-    page = listings.posts_by(user.id, args["page"], args["per_page"])
-    return page_body(page, PostSchema(), "api.list_user_posts", user_id=user.id)
+    page = listings.posts_by(user.id, query["page"], query["per_page"])
+    return page_body(page, "api.list_user_posts", user_id=user.id)
 
 
 @bp.post("/users")
-@registrations
-def create_user() -> tuple[dict[str, Any], int, dict[str, str]]:
+@operation(
+    body=UserCreateSchema,
+    rate_limit=registrations,
+    replies={201: created(UserSchema, "The account was created.")},
+    errors=(409,),
+)
+def create_user(body: dict[str, str]) -> tuple[User, dict[str, str]]:
     """Register a new account."""
-    data = load_body(UserCreateSchema())
     conflicts = {}
-    if User.username_taken(data["username"]):
+    if User.username_taken(body["username"]):
         conflicts["username"] = ["That username is taken."]
-    if User.email_taken(data["email"]):
+    if User.email_taken(body["email"]):
         conflicts["email"] = ["An account with that email already exists."]
     if conflicts:
         raise ApiError(409, "An account with those details already exists.", conflicts)
     claim_account_creation()
-    user = User(username=data["username"], email=data["email"], password=data["password"])
+    user = User(username=body["username"], email=body["email"], password=body["password"])
     db.session.add(user)
     try:
         db.session.commit()
@@ -75,12 +82,11 @@ def create_user() -> tuple[dict[str, Any], int, dict[str, str]]:
         # Another request registered the same name between our check and insert.
         db.session.rollback()
         raise ApiError(409, "An account with those details already exists.") from None
-    location = url_for("api.get_user", user_id=user.id)
-    return UserSchema().dump(user), 201, {"Location": location}
+    return user, {"Location": url_for("api.get_user", user_id=user.id)}
 
 
 @bp.get("/me")
-@token_required
-def me() -> tuple[dict[str, Any], int, dict[str, str]]:
-    """The authenticated user, including their email address."""
-    return MeSchema().dump(current_api_user()), 200, {"Cache-Control": "no-store"}
+@operation(auth="bearer", replies={200: MeSchema})
+def get_me() -> tuple[User, dict[str, str]]:
+    """The authenticated user, with their email address."""
+    return current_api_user(), {"Cache-Control": "no-store"}

@@ -16,8 +16,10 @@ from hypothesis import strategies as st
 from werkzeug.test import TestResponse
 
 from app import create_app
+from app.api import operations
+from app.api.openapi import build_document
 from app.extensions import db
-from app.models import User
+from app.models import MAX_ID, User
 from app.validation import email_error, email_pattern, text_pattern, text_problem
 from tests.api.helpers import create_post, new_user_body
 from tests.helpers import basic_auth, bearer, make_user, skip_or_fail
@@ -170,6 +172,34 @@ def test_documented_text_and_email_patterns_are_the_rules_the_api_applies(
         assert properties["body"]["pattern"] == text_pattern(multiline=True)
     email = schemas["UserCreate"]["properties"]["email"]
     assert (email["format"], email["pattern"]) == ("email", email_pattern())
+
+
+def test_path_ids_are_documented_as_the_id_converter_matches_them(
+    document: dict[str, Any],
+) -> None:
+    parameter = document["paths"]["/api/posts/{post_id}"]["get"]["parameters"][0]
+
+    assert parameter["in"] == "path"
+    assert parameter["schema"] == {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
+def test_an_api_route_without_an_operation_is_refused_when_the_document_is_built(
+    app: Flask,
+) -> None:
+    app.add_url_rule("/api/undeclared", endpoint="api.undeclared", view_func=lambda: "")
+
+    with pytest.raises(LookupError, match="/api/undeclared"):
+        build_document(app)
+
+
+def test_a_view_answering_a_status_it_does_not_declare_is_a_programming_error() -> None:
+    @operations.operation(replies={200: None})
+    def undeclared_status() -> tuple[str, int]:
+        """Answer 202."""
+        return "", 202
+
+    with pytest.raises(LookupError, match="202"):
+        undeclared_status()
 
 
 # Characters near the edges of the rule, mixed with anything else.
