@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField, TextAreaField
-from wtforms.validators import (
-    DataRequired,
-    Email,
-    EqualTo,
-    Length,
-    ValidationError,
-)
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from . import validation as rules
 from .models import User
@@ -19,6 +16,22 @@ USERNAME_HELP = (
     f"{rules.USERNAME_MIN}–{rules.USERNAME_MAX} characters: "
     "letters, digits, underscore, dot or hyphen."
 )
+
+
+class Follows:
+    """A rule of ``app.validation`` (a function naming the problem, or None) on a form field.
+
+    ``message`` replaces the rule's own explanation where the form words it its own way.
+    """
+
+    def __init__(self, problem: Callable[[str], str | None], message: str | None = None) -> None:
+        self.problem = problem
+        self.message = message
+
+    def __call__(self, form: FlaskForm, field: StringField) -> None:
+        problem = self.problem(field.data or "")
+        if problem:
+            raise ValidationError(self.message or problem)
 
 
 class LoginForm(FlaskForm):
@@ -40,7 +53,14 @@ class RegistrationForm(FlaskForm):
         ],
         description=USERNAME_HELP,
     )
-    email = EmailField("Email", validators=[DataRequired(), Length(max=rules.EMAIL_MAX), Email()])
+    email = EmailField(
+        "Email",
+        validators=[
+            DataRequired(),
+            Length(max=rules.EMAIL_MAX),
+            Follows(rules.email_error, "Invalid email address."),
+        ],
+    )
     password = PasswordField(
         "Password",
         validators=[DataRequired(), Length(min=rules.PASSWORD_MIN, max=rules.PASSWORD_MAX)],
@@ -62,24 +82,20 @@ class RegistrationForm(FlaskForm):
             raise ValidationError("An account with that email already exists.")
 
 
-class FollowsTextRule:
-    """The API's rule for titles and bodies (app.validation.text_problem), on a form field."""
-
-    def __init__(self, multiline: bool) -> None:
-        self.multiline = multiline
-
-    def __call__(self, form: FlaskForm, field: StringField) -> None:
-        problem = rules.text_problem(field.data or "", self.multiline)
-        if problem:
-            raise ValidationError(problem)
-
-
 class PostForm(FlaskForm):
     title = StringField(
         "Title",
-        validators=[DataRequired(), Length(max=rules.TITLE_MAX), FollowsTextRule(multiline=False)],
+        validators=[
+            DataRequired(),
+            Length(max=rules.TITLE_MAX),
+            Follows(partial(rules.text_problem, multiline=False)),
+        ],
     )
     body = TextAreaField(
         "Text",
-        validators=[DataRequired(), Length(max=rules.BODY_MAX), FollowsTextRule(multiline=True)],
+        validators=[
+            DataRequired(),
+            Length(max=rules.BODY_MAX),
+            Follows(partial(rules.text_problem, multiline=True)),
+        ],
     )
