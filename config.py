@@ -81,11 +81,19 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
 def _env_bool(name: str, default: bool) -> bool:
     value = _env(name)
     if value is None:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    word = value.strip().lower()
+    if word not in TRUE_WORDS | FALSE_WORDS:
+        # A typo must not quietly turn a safety setting off (or on).
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    return word in TRUE_WORDS
 
 
 def _env_number(name: str, default: float, minimum: float, maximum: float, whole: bool) -> float:

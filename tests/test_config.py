@@ -340,14 +340,23 @@ def test_production_shares_its_cache_between_processes_without_redis(
         ("POSTS_PER_PAGE", "0", "POSTS_PER_PAGE must be between 1 and 100"),
         ("API_TOKEN_LIFETIME_SECONDS", "9" * 30, "API_TOKEN_LIFETIME_SECONDS must be between"),
         ("MAX_CONTENT_LENGTH", "lots", "MAX_CONTENT_LENGTH must be a whole number"),
+        ("SESSION_COOKIE_SECURE", "treu", "SESSION_COOKIE_SECURE must be true or false"),
     ],
 )
-def test_out_of_range_numbers_are_refused_by_name(
+def test_unusable_settings_are_refused_by_name(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
 ) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=message):
         create_app("testing")
+
+
+@pytest.mark.parametrize(("value", "expected"), [("yes", True), (" ON", True), ("0", False)])
+def test_booleans_take_the_usual_words_in_any_case(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: bool
+) -> None:
+    monkeypatch.setenv("SESSION_COOKIE_SECURE", value)
+    assert create_app("testing").config["SESSION_COOKIE_SECURE"] is expected
 
 
 def test_database_waits_are_bounded_and_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
