@@ -10,14 +10,23 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, delete, select
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text, delete, or_, select, update
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import Select
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
-from .validation import EMAIL_MAX, TITLE_MAX, USERNAME_MAX, normalize_email, normalize_username
+from .validation import (
+    DEFAULT_TOKEN_LABEL,
+    EMAIL_MAX,
+    TITLE_MAX,
+    TOKEN_LABEL_MAX,
+    USERNAME_MAX,
+    normalize_email,
+    normalize_username,
+)
 
 if TYPE_CHECKING:
     from .extensions import Base as Model
@@ -225,28 +234,51 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# How much of a token's secret is kept in clear, for its owner to recognise it by.
+# The secret has 256 random bits; the 48 shown leave far too many to guess.
+TOKEN_PREFIX_LENGTH = 8
+# A token's last use is recorded at most this often: a busy client would
+# otherwise write to the database on every request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
 class ApiToken(Model):
-    """A bearer token for the JSON API. Only its hash is stored."""
+    """A bearer token for the JSON API.
+
+    Only its hash is stored, with a label its owner chose and the first few
+    characters of the secret, so the owner can tell their tokens apart.
+    """
 
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(TOKEN_LABEL_MAX))
+    # Empty for tokens issued before prefixes were kept.
+    prefix: Mapped[str] = mapped_column(String(TOKEN_PREFIX_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(back_populates="tokens")
 
     @classmethod
-    def issue(cls, user: User, lifetime: timedelta) -> tuple[ApiToken, str]:
+    def issue(
+        cls, user: User, lifetime: timedelta, label: str = DEFAULT_TOKEN_LABEL
+    ) -> tuple[ApiToken, str]:
         """Create a token for ``user``; returns the row and the only copy of the secret."""
         secret = secrets.token_urlsafe(32)
         now = utcnow()
         # Expired tokens are useless: drop the user's old ones while we are here.
         db.session.execute(delete(cls).where(cls.user_id == user.id, cls.expires_at <= now))
         token = cls(
-            token_hash=hash_token(secret), user=user, created_at=now, expires_at=now + lifetime
+            token_hash=hash_token(secret),
+            user=user,
+            label=label.strip(),
+            prefix=secret[:TOKEN_PREFIX_LENGTH],
+            created_at=now,
+            expires_at=now + lifetime,
         )
         db.session.add(token)
         return token, secret
@@ -258,3 +290,40 @@ class ApiToken(Model):
         if token is None or token.expires_at <= utcnow():
             return None
         return token
+
+    @classmethod
+    def active_of(cls, user_id: int) -> Select[tuple[ApiToken]]:
+        """The query for a user's unexpired tokens, newest first."""
+        return (
+            select(cls)
+            .where(cls.user_id == user_id, cls.expires_at > utcnow())
+            .order_by(cls.created_at.desc(), cls.id.desc())
+        )
+
+    @classmethod
+    def owned_by(cls, user_id: int, token_id: int) -> ApiToken | None:
+        """The token ``token_id`` if ``user_id`` owns it: someone else's is not found either."""
+        return db.session.scalar(select(cls).where(cls.id == token_id, cls.user_id == user_id))
+
+    def record_use(self) -> None:
+        """Note that the token was just used, unless that was noted less than a minute ago.
+
+        One conditional UPDATE, committed at once: concurrent requests with the
+        same token write it at most once, and the caller's own work is a
+        transaction of its own.
+        """
+        now = utcnow()
+        if self.last_used_at is not None and now - self.last_used_at < LAST_USED_RESOLUTION:
+            return
+        db.session.execute(
+            update(ApiToken)
+            .where(
+                ApiToken.id == self.id,
+                or_(
+                    ApiToken.last_used_at.is_(None),
+                    ApiToken.last_used_at <= now - LAST_USED_RESOLUTION,
+                ),
+            )
+            .values(last_used_at=now)
+        )
+        db.session.commit()

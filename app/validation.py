@@ -21,6 +21,9 @@ PASSWORD_MIN = 12
 PASSWORD_MAX = 128
 TITLE_MAX = 200
 BODY_MAX = 10_000
+# An API token's label: a short, single-line name its owner recognises it by.
+TOKEN_LABEL_MAX = 64
+DEFAULT_TOKEN_LABEL = "API token"
 
 
 def is_valid_username(username: str) -> bool:
@@ -120,3 +123,23 @@ def text_problem(value: str, multiline: bool) -> str | None:
     if re.fullmatch(f"[{BLANK_CHARACTERS}]*", value):
         return "Must not be blank."
     return None
+
+
+def token_label_problem(value: str) -> str | None:
+    """Why ``value`` cannot label an API token, or None: the one-line text rule."""
+    return text_problem(value, multiline=False)
+
+
+def password_change_problem(current: str, new: str) -> str | None:
+    """Why ``new`` cannot replace the (already verified) password ``current``, or None.
+
+    Length is checked with the other field rules; this is what only a change can get wrong.
+    """
+    if new == current:
+        return "The new password must differ from the current one."
+    return None
+
+
+def confirms_username(typed: str, username: str) -> bool:
+    """Does ``typed`` name the account ``username``, ignoring case and surrounding spaces?"""
+    return bool(typed.strip()) and normalize_username(typed) == normalize_username(username)
