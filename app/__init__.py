@@ -32,6 +32,7 @@ def create_app(config_name: str | None = None) -> Flask:
     from config import load_config
 
     from . import (
+        account_settings,
         accounts,
         api,
         cli,
@@ -58,6 +59,7 @@ def create_app(config_name: str | None = None) -> Flask:
     converters.init_app(app)
     site.init_app(app)
     accounts.init_app(app)
+    account_settings.init_app(app)
     api.init_app(app)
     errors.init_app(app)
     security_headers.init_app(app)

@@ -99,3 +99,40 @@ class PostForm(FlaskForm):
             Follows(partial(rules.text_problem, multiline=True)),
         ],
     )
+
+
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired(), Length(max=rules.PASSWORD_MAX)]
+    )
+    new_password = PasswordField(
+        "New password",
+        validators=[DataRequired(), Length(min=rules.PASSWORD_MIN, max=rules.PASSWORD_MAX)],
+        description=f"At least {rules.PASSWORD_MIN} characters, and not the current one.",
+    )
+    confirm = PasswordField(
+        "Repeat new password",
+        validators=[DataRequired(), EqualTo("new_password", message="The passwords differ.")],
+    )
+
+
+class TokenForm(FlaskForm):
+    label = StringField(
+        "Label",
+        validators=[
+            DataRequired(),
+            Length(max=rules.TOKEN_LABEL_MAX),
+            Follows(rules.token_label_problem),
+        ],
+        description="What the token is for, to recognise it by (e.g. \u201cbackup script\u201d).",
+    )
+
+
+class AccountDeletionForm(FlaskForm):
+    password = PasswordField(
+        "Your password", validators=[DataRequired(), Length(max=rules.PASSWORD_MAX)]
+    )
+    username = StringField(
+        "Type your username to confirm",
+        validators=[DataRequired(), Length(max=rules.USERNAME_MAX)],
+    )

@@ -137,6 +137,17 @@ def invalidate() -> None:
     cache.set(GENERATION_KEY, secrets.token_hex(8), timeout=0)
 
 
+def forget_everything() -> None:
+    """Remove every cached list, stale ones included.
+
+    ``invalidate`` only makes old entries unreachable; they stay in the cache
+    until they expire. After an account is deleted nothing of it may stay, so
+    its name and posts must not linger there either. Deletions are rare, and
+    the lists are rebuilt from the database on their next read.
+    """
+    cache.clear()
+
+
 @cache_recovered.connect
 def _invalidate_after_outage(backend: BaseCache, **_: Any) -> None:
     # A write committed while Redis was unreachable could not change the

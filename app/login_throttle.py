@@ -1,4 +1,4 @@
-"""Password checks with a per-account throttle, for the site's log-in and POST /api/tokens.
+"""Password checks with a per-account throttle: log-ins, and actions that ask for it again.
 
 The per-client limit (``RATELIMIT_LOGIN``) cannot stop guesses spread over many
 addresses. This module also counts log-in attempts per account, whoever makes
@@ -72,7 +72,22 @@ def authenticate(login: str, password: str) -> User | None:
     this browser is one the account's owner logged in from before (see
     ``remember_device``): that browser gets a counter of its own.
     """
-    user = User.find_by_login(login)
+    return _throttled(login, User.find_by_login(login), password)
+
+
+def confirm_password(user: User, password: str) -> bool:
+    """Is ``password`` the password of ``user``, who is already logged in?
+
+    For actions that ask for the password again (changing it, deleting the
+    account). Counted against the same per-account throttle as log-ins, so a
+    stolen session or token cannot be used to guess the password either;
+    raises AccountThrottled the same way.
+    """
+    return _throttled(user.username, user, password) is not None
+
+
+def _throttled(login: str, user: User | None, password: str) -> User | None:
+    """``User.check_login(user, password)``, counted against ``login``'s account."""
     if not current_app.config.get("RATELIMIT_ENABLED", True):
         return User.check_login(user, password)
     item = parse(str(current_app.config["RATELIMIT_LOGIN_ACCOUNT"]))

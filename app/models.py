@@ -12,8 +12,8 @@ from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import DateTime, ForeignKey, Index, String, Text, delete, or_, select, update
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql import Select
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
+from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -292,7 +292,7 @@ class ApiToken(Model):
         return token
 
     @classmethod
-    def active_of(cls, user_id: int) -> Select[tuple[ApiToken]]:
+    def active_of(cls, user_id: int) -> Select[ApiToken]:
         """The query for a user's unexpired tokens, newest first."""
         return (
             select(cls)

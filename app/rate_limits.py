@@ -1,7 +1,8 @@
 """Rate limits shared by the site and the API.
 
-A password guess costs the same through the log-in form and through
-POST /api/tokens, and so does a registration through either door: each pair
+A password guess costs the same through the log-in form, POST /api/tokens
+and every action that asks for the password again (the account settings,
+PATCH and DELETE /api/me), and so does a registration through either door: each group
 shares one counter per client.
 
 Registrations are counted twice. Only attempts that create an account count
@@ -42,7 +43,10 @@ def _register_attempts_limit() -> str:
     return str(current_app.config["RATELIMIT_REGISTER_ATTEMPTS"])
 
 
-password_guesses = limiter.shared_limit(_password_limit, scope="password", methods=["POST"])
+# PATCH and DELETE: the API's /api/me checks the password with those methods.
+password_guesses = limiter.shared_limit(
+    _password_limit, scope="password", methods=["POST", "PATCH", "DELETE"]
+)
 _registration_attempts = limiter.shared_limit(
     _register_attempts_limit, scope="register-attempts", methods=["POST"]
 )

@@ -73,6 +73,7 @@ def authenticate(scheme: Literal["bearer", "basic"]) -> None:
         g.api_user = basic_auth_user()
         return
     token = bearer_token()
+    token.record_use()
     g.api_token = token
     g.api_user = token.user
 

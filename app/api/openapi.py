@@ -26,7 +26,10 @@ from .schemas import ErrorSchema
 ERRORS = {
     400: ("BadRequest", "The input is invalid; `errors` holds a message per field."),
     401: ("Unauthorized", "Missing, invalid, expired or revoked credentials."),
-    403: ("Forbidden", "Authenticated, but not allowed to do this."),
+    403: (
+        "Forbidden",
+        "Authenticated, but not allowed to do this, or the password given to confirm it is wrong.",
+    ),
     404: ("NotFound", "No such resource."),
     409: ("Conflict", "The username or email address is taken."),
     413: ("PayloadTooLarge", "The request body is larger than the server accepts."),
@@ -89,7 +92,7 @@ def _operation_document(described: Operation, path_parameters: list[Any]) -> dic
         document["parameters"] = parameters
     if described.body is not None:
         document["requestBody"] = {
-            "required": True,
+            "required": described.body_required,
             "content": {"application/json": {"schema": described.body}},
         }
     if described.auth is not None:

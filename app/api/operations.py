@@ -10,7 +10,9 @@ from, so the view, its behaviour and its documentation cannot drift apart.
 Errors follow from what is declared: a query string or body can be invalid
 (400), a body too large (413) or not JSON (415), credentials missing or wrong
 (401), a rate limit reached (429). ``errors`` adds the rest (403, 409); a path
-parameter that names a row adds 404 when the document is built.
+parameter that names a row adds 404 when the document is built. A body may be
+optional (``body_required=False``): an empty request body is then loaded as
+``{}``, so the schema's defaults apply.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from marshmallow import Schema
 from werkzeug.http import HTTP_STATUS_CODES
 
 from .auth import authenticate
-from .request_parsing import load_args, load_body
+from .request_parsing import load_args, load_body, load_optional_body
 
 View = Callable[..., Any]
 Auth = Literal["bearer", "basic"]
@@ -67,6 +69,7 @@ class Operation:
     body: type[Schema] | None
     auth: Auth | None
     error_codes: frozenset[int]
+    body_required: bool = True
 
     @property
     def summary(self) -> str:
@@ -90,7 +93,8 @@ class Operation:
         if self.query is not None:
             kwargs["query"] = load_args(self.query())
         if self.body is not None:
-            kwargs["body"] = load_body(self.body())
+            load = load_body if self.body_required else load_optional_body
+            kwargs["body"] = load(self.body())
 
     def render(self, result: Any) -> Any:
         """The view's result with its body dumped through the reply schema of its status.
@@ -122,6 +126,7 @@ def operation(
     replies: Mapping[int, Reply | type[Schema] | None],
     query: type[Schema] | None = None,
     body: type[Schema] | None = None,
+    body_required: bool = True,
     auth: Auth | None = None,
     rate_limit: Callable[[View], View] | None = None,
     errors: tuple[int, ...] = (),
@@ -146,7 +151,7 @@ def operation(
     }
 
     def decorate(view: View) -> View:
-        described = Operation(view, normalised, query, body, auth, frozenset(codes))
+        described = Operation(view, normalised, query, body, auth, frozenset(codes), body_required)
 
         @wraps(view)
         def run(*args: Any, **kwargs: Any) -> Any:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import url_for
+from sqlalchemy import Select, func, select
 
+from ..extensions import db
 from ..page import Page
+
+T = TypeVar("T")
 
 
 def page_body(page: Page[Any], endpoint: str, **view_args: Any) -> dict[str, Any]:
@@ -35,3 +39,10 @@ def page_body(page: Page[Any], endpoint: str, **view_args: Any) -> dict[str, Any
             "prev": link(min(page.prev_num, page.pages) if page.prev_num else None),
         },
     }
+
+
+def page_of(query: Select[T], page: int, per_page: int) -> Page[T]:
+    """One page of the rows ``query`` selects, in its order, with their total."""
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    items = list(db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)))
+    return Page(items=items, page=page, per_page=per_page, total=total or 0)

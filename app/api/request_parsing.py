@@ -45,6 +45,13 @@ def load_body(schema: Schema) -> dict[str, Any]:
     return _load(schema, data, "The request body is invalid.")
 
 
+def load_optional_body(schema: Schema) -> dict[str, Any]:
+    """Like ``load_body``, but an empty request body stands for ``{}`` (the schema's defaults)."""
+    if not request.get_data(cache=True):
+        return _load(schema, {}, "The request body is invalid.")
+    return load_body(schema)
+
+
 def load_args(schema: Schema) -> dict[str, Any]:
     """Validate the query string with ``schema``; unknown arguments are ignored."""
     return _load(schema, request.args.to_dict(), "The query string is invalid.")

@@ -8,10 +8,12 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, val
 
 from ..validation import (
     BODY_MAX,
+    DEFAULT_TOKEN_LABEL,
     EMAIL_MAX,
     PASSWORD_MAX,
     PASSWORD_MIN,
     TITLE_MAX,
+    TOKEN_LABEL_MAX,
     USERNAME_MAX,
     USERNAME_MIN,
     USERNAME_PATTERN,
@@ -21,6 +23,7 @@ from ..validation import (
     normalize_email,
     text_pattern,
     text_problem,
+    token_label_problem,
 )
 
 # Any page past this is empty; the bound keeps (page - 1) * per_page a valid SQL OFFSET.
@@ -186,10 +189,87 @@ class PostPageSchema(_PageSchema):
     items = fields.List(fields.Nested(PostSchema), required=True)
 
 
+def _follows_token_label_rule(value: str) -> None:
+    problem = token_label_problem(value)
+    if problem:
+        raise ValidationError(problem)
+
+
+class TokenCreateSchema(Schema):
+    """What a new token is called; the whole body may be left out."""
+
+    label = fields.String(
+        load_default=DEFAULT_TOKEN_LABEL,
+        validate=[validate.Length(min=1, max=TOKEN_LABEL_MAX), _follows_token_label_rule],
+        metadata={
+            "pattern": text_pattern(multiline=False),
+            "description": f'A name to recognise the token by; "{DEFAULT_TOKEN_LABEL}" if absent.',
+            "example": "backup script",
+        },
+    )
+
+
+class TokenInfoSchema(Schema):
+    """One of your tokens, as listed: never its secret."""
+
+    id = fields.Integer(required=True)
+    label = fields.String(required=True)
+    prefix = fields.String(
+        required=True,
+        metadata={
+            "description": "The first characters of the secret; empty for tokens issued "
+            "before they were kept."
+        },
+    )
+    created_at = fields.AwareDateTime(required=True)
+    last_used_at = fields.AwareDateTime(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Updated at most once a minute; null if never used."},
+    )
+    expires_at = fields.AwareDateTime(required=True)
+    current = fields.Boolean(
+        required=True, metadata={"description": "Whether this request was made with it."}
+    )
+
+
 class TokenSchema(Schema):
+    """A new token, with the only copy of its secret."""
+
+    id = fields.Integer(required=True)
+    label = fields.String(required=True)
+    prefix = fields.String(required=True)
     token = fields.String(required=True)
     token_type = fields.String(required=True, metadata={"example": "Bearer"})
+    created_at = fields.AwareDateTime(required=True)
     expires_at = fields.AwareDateTime(required=True)
+
+
+class TokenPageSchema(_PageSchema):
+    """A page of your tokens."""
+
+    items = fields.List(fields.Nested(TokenInfoSchema), required=True)
+
+
+class PasswordChangeSchema(Schema):
+    """Your current password, and the new one (at least as long as at registration)."""
+
+    current_password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=PASSWORD_MAX)
+    )
+    new_password = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX),
+    )
+
+
+class AccountDeletionSchema(Schema):
+    """Your password, to confirm that the account is to be deleted."""
+
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=PASSWORD_MAX)
+    )
 
 
 class HealthSchema(Schema):

@@ -1,4 +1,4 @@
-"""Users: list, read, register, and the authenticated user's own record."""
+"""Users: list, read, register, and the authenticated user's own account."""
 
 from __future__ import annotations
 
@@ -7,18 +7,22 @@ from typing import Any
 from flask import url_for
 from sqlalchemy.exc import IntegrityError
 
-from .. import listings
+from .. import listings, login_throttle
+from ..account_changes import change_password, delete_account
 from ..extensions import db
 from ..models import User
-from ..rate_limits import claim_account_creation, registrations
+from ..rate_limits import claim_account_creation, password_guesses, registrations
+from ..validation import password_change_problem
 from . import bp
-from .auth import current_api_user
+from .auth import TooManyFailedLogins, current_api_user
 from .errors import ApiError
-from .operations import created, operation
+from .operations import Reply, created, operation
 from .pagination import page_body
 from .schemas import (
+    AccountDeletionSchema,
     MeSchema,
     PageArgsSchema,
+    PasswordChangeSchema,
     PostPageSchema,
     UserCreateSchema,
     UserPageSchema,
@@ -90,3 +94,61 @@ def create_user(body: dict[str, str]) -> tuple[User, dict[str, str]]:
 def get_me() -> tuple[User, dict[str, str]]:
     """The authenticated user, with their email address."""
     return current_api_user(), {"Cache-Control": "no-store"}
+
+
+def _confirm_password(user: User, password: str, field: str) -> None:
+    """403 naming ``field`` unless ``password`` is ``user``'s; counted as a password guess."""
+    try:
+        confirmed = login_throttle.confirm_password(user, password)
+    except login_throttle.AccountThrottled as throttled:
+        raise TooManyFailedLogins(throttled) from None
+    if not confirmed:
+        raise ApiError(403, "The password is wrong.", {field: ["Wrong password."]})
+
+
+@bp.patch("/me")
+@operation(
+    auth="bearer",
+    body=PasswordChangeSchema,
+    rate_limit=password_guesses,
+    replies={
+        200: Reply(
+            MeSchema,
+            "The password was changed. Every token of the account, the one this "
+            "request was made with included, and every site session ended: get a "
+            "new token with POST /api/tokens and the new password.",
+        )
+    },
+    errors=(403,),
+)
+def update_me(body: dict[str, str]) -> tuple[User, dict[str, str]]:
+    """Change your password; every token and session of the account ends, this token too.
+
+    As after a password reset, nothing issued with the old password keeps
+    working. A wrong current password is a 403 and counts as a failed log-in.
+    """
+    user = current_api_user()
+    _confirm_password(user, body["current_password"], "current_password")
+    problem = password_change_problem(body["current_password"], body["new_password"])
+    if problem:
+        raise ApiError(400, "The request body is invalid.", {"new_password": [problem]})
+    change_password(user, body["new_password"])
+    return user, {"Cache-Control": "no-store"}
+
+
+@bp.delete("/me")
+@operation(
+    auth="bearer",
+    body=AccountDeletionSchema,
+    rate_limit=password_guesses,
+    replies={204: Reply(None, "The account, its posts and its tokens were deleted.")},
+    errors=(403,),
+)
+def delete_me(body: dict[str, str]) -> None:
+    """Delete your account, with its posts and tokens; the username is free again.
+
+    A wrong password is a 403 and counts as a failed log-in.
+    """
+    user = current_api_user()
+    _confirm_password(user, body["password"], "password")
+    delete_account(user)

@@ -85,7 +85,9 @@ def test_404_outside_the_api_stays_an_html_page(client: FlaskClient) -> None:
         ("put", "/api/posts", {"GET", "POST"}),
         ("delete", "/api/users", {"GET", "POST"}),
         ("post", "/api/health", {"GET"}),
-        ("get", "/api/tokens", {"POST", "DELETE"}),
+        ("put", "/api/tokens", {"GET", "POST", "DELETE"}),
+        ("patch", "/api/tokens/1", {"DELETE"}),
+        ("post", "/api/me", {"GET", "PATCH", "DELETE"}),
         ("put", "/api/posts/1", {"GET", "PATCH", "DELETE"}),
     ],
 )

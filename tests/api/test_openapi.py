@@ -21,8 +21,8 @@ from app.api.openapi import build_document
 from app.extensions import db
 from app.models import MAX_ID, User
 from app.validation import email_error, email_pattern, text_pattern, text_problem
-from tests.api.helpers import create_post, new_user_body
-from tests.helpers import basic_auth, bearer, make_user, skip_or_fail
+from tests.api.helpers import create_post, get_token, new_user_body
+from tests.helpers import PASSWORD, basic_auth, bearer, make_user, skip_or_fail
 
 try:
     import schemathesis
@@ -129,7 +129,11 @@ def test_writes_declare_bearer_security_and_token_creation_basic(
         ("/api/posts/{post_id}", "patch"),
         ("/api/posts/{post_id}", "delete"),
         ("/api/tokens", "delete"),
+        ("/api/tokens", "get"),
+        ("/api/tokens/{token_id}", "delete"),
         ("/api/me", "get"),
+        ("/api/me", "patch"),
+        ("/api/me", "delete"),
     ]:
         assert paths[path][method]["security"] == [{"bearerAuth": []}]
     assert paths["/api/tokens"]["post"]["security"] == [{"basicAuth": []}]
@@ -315,10 +319,55 @@ def test_documented_response_codes_are_exactly_those_the_api_answers_with(
     call(client, "delete", missing, headers=auth)
     call(client, "delete", one, headers=auth)
 
+    # The account's own operations, by carol, under a password-guess limit high enough
+    # for all of them; the 429s come below, once a low limit is exhausted.
+    app.config["RATELIMIT_LOGIN"] = "100 per minute"
+    make_user("carol")
+    carol = basic_auth("carol")
+    created = call(client, "post", "/api/tokens", headers=carol, json={"label": "Laptop"})
+    carol_auth = bearer(created.get_json()["token"])
+    call(client, "post", "/api/tokens", headers=carol, json={"label": ""})
+    call(client, "post", "/api/tokens", headers=carol, **big)
+    call(client, "post", "/api/tokens", headers=carol, data="x", content_type="text/plain")
+    call(client, "get", "/api/tokens", headers=carol_auth)
+    call(client, "get", "/api/tokens?per_page=0", headers=carol_auth)
+    call(client, "get", "/api/tokens")
+    spare = client.post("/api/tokens", headers=carol).get_json()["id"]
+    alices = client.get("/api/tokens", headers=auth).get_json()["items"][0]["id"]
+    call(client, "delete", f"/api/tokens/{spare}", headers=carol_auth)
+    call(client, "delete", f"/api/tokens/{alices}", headers=carol_auth)
+    call(client, "delete", f"/api/tokens/{spare}")
+
+    change = {"current_password": PASSWORD, "new_password": "another long passphrase"}
+    call(client, "patch", "/api/me", json={**change, "new_password": "short"}, headers=carol_auth)
+    call(
+        client, "patch", "/api/me", json={**change, "current_password": "wrong"}, headers=carol_auth
+    )
+    call(client, "patch", "/api/me", json=change)
+    call(client, "patch", "/api/me", headers=carol_auth, **big)
+    call(client, "patch", "/api/me", data="x", content_type="text/plain", headers=carol_auth)
+    call(client, "patch", "/api/me", json=change, headers=carol_auth)
+    carol_auth = bearer(get_token(client, "carol", "another long passphrase"))
+    call(client, "delete", "/api/me", json={}, headers=carol_auth)
+    call(client, "delete", "/api/me", json={"password": PASSWORD}, headers=carol_auth)
+    call(client, "delete", "/api/me", json={"password": "another long passphrase"})
+    call(client, "delete", "/api/me", headers=carol_auth, **big)
+    call(client, "delete", "/api/me", data="x", content_type="text/plain", headers=carol_auth)
+    call(
+        client,
+        "delete",
+        "/api/me",
+        json={"password": "another long passphrase"},
+        headers=carol_auth,
+    )
+
     app.config["RATELIMIT_LOGIN"] = "2 per minute"
     call(client, "post", "/api/tokens", headers=basic_auth("alice"))
     call(client, "post", "/api/tokens", headers=basic_auth("alice", "wrong password"))
     call(client, "post", "/api/tokens", headers=basic_auth("alice"))
+    # Every check of a password shares that limit.
+    call(client, "patch", "/api/me", json=change, headers=auth)
+    call(client, "delete", "/api/me", json={"password": PASSWORD}, headers=auth)
     call(client, "delete", "/api/tokens", headers=auth)
     call(client, "delete", "/api/tokens", headers=auth)
 

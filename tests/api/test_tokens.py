@@ -17,7 +17,7 @@ from tests.helpers import PASSWORD, SiteSession, basic_auth, bearer
 
 pytestmark = pytest.mark.db
 
-TOKEN_KEYS = {"token", "token_type", "expires_at"}
+TOKEN_KEYS = {"id", "label", "prefix", "token", "token_type", "created_at", "expires_at"}
 
 
 @pytest.mark.parametrize("login", ["alice", "Alice", "alice@example.com", "ALICE@Example.com"])
