@@ -11,9 +11,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, text
 
 from app.extensions import db
-from app.models import ApiToken, Post, User
-from tests.api.helpers import assert_json_error, aware, get_token
-from tests.helpers import PASSWORD, SiteSession, basic_auth, bearer
+from app.models import TOKEN_PREFIX_LENGTH, ApiToken, Post, User
+from app.validation import DEFAULT_TOKEN_LABEL, TOKEN_LABEL_MAX
+from tests.api.helpers import assert_json_error, aware, field_errors, get_token
+from tests.helpers import PASSWORD, SiteSession, basic_auth, bearer, fresh, make_user
 
 pytestmark = pytest.mark.db
 
@@ -227,3 +228,137 @@ def test_token_and_me_responses_are_never_cached(client: FlaskClient, user: User
     assert issued.headers["Cache-Control"] == "no-store"
     me = client.get("/api/me", headers=bearer(issued.get_json()["token"]))
     assert me.headers["Cache-Control"] == "no-store"
+
+
+# --- Labels, prefixes, last use; listing and revoking by id --------------------------------------
+
+INFO_KEYS = {"id", "label", "prefix", "created_at", "last_used_at", "expires_at", "current"}
+
+
+def token_row(token_id: int) -> ApiToken:
+    fresh()
+    row = db.session.get(ApiToken, token_id)
+    assert row is not None
+    return row
+
+
+def test_a_new_token_has_the_default_label_without_a_body_and_its_secrets_prefix(
+    client: FlaskClient, user: User
+) -> None:
+    body = client.post("/api/tokens", headers=basic_auth("alice")).get_json()
+
+    assert body["label"] == DEFAULT_TOKEN_LABEL
+    assert body["prefix"] == body["token"][:TOKEN_PREFIX_LENGTH]
+    assert len(body["prefix"]) == TOKEN_PREFIX_LENGTH
+    row = token_row(body["id"])
+    assert (row.label, row.prefix) == (DEFAULT_TOKEN_LABEL, body["prefix"])
+    assert body["token"] not in {row.token_hash, row.label, row.prefix}
+
+
+def test_a_new_token_takes_a_label_from_the_optional_body(client: FlaskClient, user: User) -> None:
+    response = client.post(
+        "/api/tokens", headers=basic_auth("alice"), json={"label": "  Backup script  "}
+    )
+
+    assert response.status_code == 201
+    assert response.get_json()["label"] == "Backup script"
+
+
+@pytest.mark.parametrize(
+    "label", ["", "   ", "x" * (TOKEN_LABEL_MAX + 1), "two\nlines", "bidi \u202e trick", 7]
+)
+def test_an_unusable_label_is_400_and_issues_no_token(
+    client: FlaskClient, user: User, label: object
+) -> None:
+    response = client.post("/api/tokens", headers=basic_auth("alice"), json={"label": label})
+
+    assert "label" in field_errors(response)
+    assert db.session.scalar(select(func.count()).select_from(ApiToken)) == 0
+
+
+def test_listing_shows_only_the_callers_unexpired_tokens_newest_first_without_secrets(
+    client: FlaskClient, user: User, token: str
+) -> None:
+    second = client.post(
+        "/api/tokens", headers=basic_auth("alice"), json={"label": "second"}
+    ).get_json()
+    expired = client.post(
+        "/api/tokens", headers=basic_auth("alice"), json={"label": "expired"}
+    ).get_json()
+    make_user("bob")
+    get_token(client, "bob")
+    row = token_row(expired["id"])
+    row.expires_at = datetime.now(UTC) - timedelta(minutes=1)
+    db.session.commit()
+
+    response = client.get("/api/tokens", headers=bearer(token))
+
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.get_json()
+    assert body["total"] == 2
+    items = body["items"]
+    assert all(set(item) == INFO_KEYS for item in items)
+    assert [item["label"] for item in items] == ["second", DEFAULT_TOKEN_LABEL]
+    assert [item["current"] for item in items] == [False, True]
+    assert items[0]["prefix"] == second["token"][:TOKEN_PREFIX_LENGTH]
+    assert token not in response.get_data(as_text=True)
+    assert second["token"] not in response.get_data(as_text=True)
+
+
+def test_last_use_is_recorded_at_most_once_a_minute(client: FlaskClient, token: str) -> None:
+    listed = client.get("/api/tokens", headers=bearer(token)).get_json()["items"][0]
+    first_use = aware(listed["last_used_at"])
+    assert abs(first_use - datetime.now(UTC)) < timedelta(seconds=5)
+
+    row = token_row(listed["id"])
+    recent = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
+    row.last_used_at = recent
+    db.session.commit()
+    assert client.get("/api/me", headers=bearer(token)).status_code == 200
+    assert token_row(listed["id"]).last_used_at == recent
+
+    row = token_row(listed["id"])
+    row.last_used_at = recent - timedelta(minutes=1)
+    db.session.commit()
+    assert client.get("/api/me", headers=bearer(token)).status_code == 200
+    assert token_row(listed["id"]).last_used_at > recent
+
+
+def test_a_token_never_used_shows_no_last_use(client: FlaskClient, token: str) -> None:
+    unused = client.post("/api/tokens", headers=basic_auth("alice")).get_json()
+
+    items = client.get("/api/tokens", headers=bearer(token)).get_json()["items"]
+
+    assert next(item for item in items if item["id"] == unused["id"])["last_used_at"] is None
+
+
+def test_revoking_a_token_by_id_ends_only_that_token(client: FlaskClient, token: str) -> None:
+    other = client.post("/api/tokens", headers=basic_auth("alice")).get_json()
+
+    response = client.delete(f"/api/tokens/{other['id']}", headers=bearer(token))
+
+    assert response.status_code == 204
+    assert_json_error(client.get("/api/me", headers=bearer(other["token"])), 401)
+    assert client.get("/api/me", headers=bearer(token)).status_code == 200
+    assert_json_error(client.delete(f"/api/tokens/{other['id']}", headers=bearer(token)), 404)
+
+
+def test_a_token_may_revoke_itself_by_id(client: FlaskClient, token: str) -> None:
+    own = client.get("/api/tokens", headers=bearer(token)).get_json()["items"][0]["id"]
+
+    assert client.delete(f"/api/tokens/{own}", headers=bearer(token)).status_code == 204
+    assert_json_error(client.get("/api/me", headers=bearer(token)), 401)
+
+
+def test_someone_elses_token_id_is_404_like_a_missing_one(client: FlaskClient, token: str) -> None:
+    make_user("bob")
+    bobs = client.post("/api/tokens", headers=basic_auth("bob")).get_json()
+
+    theirs = client.delete(f"/api/tokens/{bobs['id']}", headers=bearer(token))
+    missing = client.delete(f"/api/tokens/{bobs['id'] + 1000}", headers=bearer(token))
+
+    assert assert_json_error(theirs, 404)["message"].replace(str(bobs["id"]), "N") == (
+        assert_json_error(missing, 404)["message"].replace(str(bobs["id"] + 1000), "N")
+    )
+    assert client.get("/api/me", headers=bearer(bobs["token"])).status_code == 200
