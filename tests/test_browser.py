@@ -165,6 +165,51 @@ def register_write_and_log_out(page, mount: str, username: str = "browser_user")
     expect(page).to_have_url(f"{mount}/auth/login?next={next_url}", ignore_case=True)
 
 
+def test_create_and_revoke_a_token_then_delete_the_account(page) -> None:
+    """The account settings journey: a token shown once, then the account gone for good."""
+    from playwright.sync_api import expect
+
+    username, password = "leaving_user", "a long enough passphrase"
+    page.goto("/auth/register")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Email").fill(f"{username}@example.com")
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Repeat password").fill(password)
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("link", name="New post").click()
+    page.get_by_label("Title").fill("Soon gone")
+    page.get_by_label("Text").fill("Deleted with the account.")
+    page.get_by_role("button", name="Publish").click()
+    expect(page.get_by_role("heading", name="Soon gone")).to_be_visible()
+
+    page.get_by_role("link", name="Account").click()
+    expect(page.get_by_role("heading", name="Account settings")).to_be_visible()
+    page.get_by_label("Label").fill("Browser token")
+    page.get_by_role("button", name="Create token").click()
+    secret = page.locator(".token-secret code").inner_text()
+    assert len(secret) > 30
+    page.get_by_role("link", name="Back to account settings").click()
+    expect(page.get_by_role("cell", name="Browser token", exact=True)).to_be_visible()
+    expect(page.get_by_text(secret)).to_have_count(0)
+    page.get_by_role("button", name="Revoke Browser token").click()
+    expect(page.get_by_text("API token “Browser token” revoked.")).to_be_visible()
+
+    expect(page.get_by_text("all your posts and API tokens")).to_be_visible()
+    page.get_by_label("Your password").fill(password)
+    page.get_by_label("Type your username to confirm").fill(username)
+    page.get_by_role("button", name="Delete my account").click()
+
+    expect(page.get_by_text(f"The account {username} and its posts were deleted.")).to_be_visible()
+    expect(page.locator(".nav-user")).to_have_count(0)
+    expect(page.get_by_role("link", name="Soon gone")).to_have_count(0)
+    page.get_by_role("link", name="Log in", exact=True).click()
+    page.get_by_label("Username or email").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_text("Invalid username, email or password.")).to_be_visible()
+    expect(page.locator(".nav-user")).to_have_count(0)
+
+
 def test_the_site_is_usable_on_a_phone_sized_screen(page) -> None:
     page.set_viewport_size({"width": 360, "height": 740})
     page.goto("/")
@@ -211,7 +256,7 @@ def visit_every_page(page, mount: str, username: str = "every_page") -> list[str
     page.get_by_role("button", name="Publish").click()
     expect(page.get_by_role("heading", name="Every page")).to_be_visible()
     post_path = urlsplit(page.url).path.removeprefix(mount)
-    for path in (post_path, f"{post_path}/edit", f"/users/{username}", "/", "/about"):
+    for path in (post_path, f"{post_path}/edit", f"/users/{username}", "/account", "/", "/about"):
         visit(path)
     visit(MISSING_PAGE, 404)
     return visited
@@ -220,7 +265,7 @@ def visit_every_page(page, mount: str, username: str = "every_page") -> list[str
 def test_no_page_breaks_the_content_security_policy(live_server: str) -> None:
     with browser_page(live_server, not_found=(MISSING_PAGE,)) as page:
         visited = visit_every_page(page, mount="")
-    assert len(visited) == 12
+    assert len(visited) == 13
 
 
 def test_a_policy_violation_would_be_caught(live_server: str) -> None:
