@@ -61,7 +61,8 @@ def send(to: str, subject: str, template: str, **context: Any) -> bool:
     failure (refused connection, timeout, TLS, authentication, a refused
     address) is one warning in the log, tagged with the request id, and False:
     the view tells the person (``FAILURE_MESSAGE``). A template that cannot be
-    rendered is a bug and raises.
+    rendered is a bug and raises. MAIL_ENABLED is for the callers to check (it
+    switches the features that need mail); this function sends whenever it can.
     """
     try:
         message = compose(to, subject, template, **context)
@@ -76,6 +77,7 @@ def send(to: str, subject: str, template: str, **context: Any) -> bool:
 def compose(to: str, subject: str, template: str, **context: Any) -> EmailMessage:
     """The message ``send()`` delivers: headers, a text part and an HTML part."""
     config = current_app.config
+    _check_transport(config)
     recipient = single_address(to)
     if recipient is None:
         raise MailError(f"{_one_line(to)!r} is not one mail address")
@@ -112,13 +114,18 @@ def deliver(message: EmailMessage) -> str:
     MailError with the reason when it went nowhere.
     """
     config = current_app.config
+    _check_transport(config)
     if config.get("MAIL_SERVER"):
         _send_smtp(message, config)
         return f"sent through {config['MAIL_SERVER']}:{config['MAIL_PORT']}"
-    if config.get("CONFIG_NAME") == "production":
-        raise MailError("MAIL_SERVER is not set")
     path = _write_to_folder(message, Path(config["MAIL_FOLDER"]))
     return f"written to {path} (no MAIL_SERVER is set)"
+
+
+def _check_transport(config: Mapping[str, Any]) -> None:
+    # Production never falls back to the folder: mail written there reaches nobody.
+    if not config.get("MAIL_SERVER") and config.get("CONFIG_NAME") == "production":
+        raise MailError("MAIL_SERVER is not set")
 
 
 def external_url(endpoint: str, **values: Any) -> str:

@@ -369,7 +369,7 @@ def test_production_starts_without_mail_when_the_features_are_off(
     with app.app_context():
         assert not mail.send("bob@example.com", "Welcome", "test_message")
     [warning] = warnings_in(app_log)
-    assert warning.endswith("not sent: MAIL_DEFAULT_SENDER is not set")
+    assert warning.endswith("not sent: MAIL_SERVER is not set")
 
 
 def test_production_links_must_be_https(monkeypatch: pytest.MonkeyPatch) -> None:
