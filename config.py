@@ -15,9 +15,12 @@ import secrets
 import tempfile
 from collections.abc import Mapping
 from datetime import timedelta
+from email.headerregistry import Address
+from email.policy import SMTP
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 from limits import parse_many
@@ -56,6 +59,12 @@ MIN_SECRET_KEY_LENGTH = 32
 MIN_SECRET_KEY_DISTINCT = 10
 PROJECT_ROOT = Path(__file__).resolve().parent
 GENERATED_KEY_FILE = PROJECT_ROOT / "instance" / "secret_key"
+# Where development keeps the mail it would have sent, when no MAIL_SERVER is set.
+MAIL_FOLDER = PROJECT_ROOT / "instance" / "mail"
+# The name pages and mail show for the site.
+DEFAULT_SITE_NAME = "Flask Site"
+# What `make run` serves: development's links in mail point there unless PUBLIC_URL says otherwise.
+DEVELOPMENT_PUBLIC_URL = "http://127.0.0.1:5000"
 # Limits the views read from the configuration, checked when the app starts.
 RATE_LIMIT_SETTINGS = (
     "RATELIMIT_LOGIN",
@@ -118,6 +127,47 @@ def _env_int(name: str, default: int, minimum: int = 0, maximum: int = 2**31 - 1
 
 def _env_seconds(name: str, default: float, minimum: float, maximum: float) -> float:
     return _env_number(name, default, minimum, maximum, whole=False)
+
+
+def public_url_problem(url: str, https_only: bool) -> str | None:
+    """Why ``url`` cannot be the base of the links the app sends out, or None."""
+    parts = urlsplit(url)
+    schemes = ("https",) if https_only else ("http", "https")
+    if parts.scheme not in schemes or not parts.hostname:
+        example = "https://www.example.org (or https://example.org/app under a prefix)"
+        wanted = "an absolute https URL" if https_only else "an absolute http(s) URL"
+        return f"PUBLIC_URL must be {wanted} such as {example}, got {url!r}"
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return (
+            f"PUBLIC_URL must be the site's address and path prefix only (no user, query or "
+            f"fragment), got {url!r}"
+        )
+    return None
+
+
+def mail_sender_problem(sender: str) -> str | None:
+    """Why ``sender`` cannot be MAIL_DEFAULT_SENDER, or None."""
+    if single_address(sender) is None:
+        example = '"Site name <noreply@example.org>" or noreply@example.org'
+        return f"MAIL_DEFAULT_SENDER must be one address such as {example}, got {sender!r}"
+    return None
+
+
+def single_address(value: str) -> Address | None:
+    """``value`` as one complete mail address ("Name <user@domain>" or "user@domain"), or None.
+
+    A line break, a list or a half address is None: whatever passes can go into a
+    header as it is, without adding a header or a recipient nobody meant.
+    """
+    try:
+        header = SMTP.header_factory("From", value)
+        addresses = list(header.addresses)
+    except (ValueError, IndexError):
+        return None
+    if header.defects or len(addresses) != 1:
+        return None
+    address: Address = addresses[0]
+    return address if address.username and address.domain else None
 
 
 def _redis_client_options(connect_timeout: float, socket_timeout: float) -> dict[str, Any]:
@@ -255,6 +305,8 @@ class BaseConfig:
     CONFIG_NAME = "base"
     DEBUG = False
     TESTING = False
+    # Production's links must be https: a reset link over plain http can be read on the way.
+    PUBLIC_URL_HTTPS_ONLY = False
 
     def __init__(self) -> None:
         self.SECRET_KEY = _env("SECRET_KEY")
@@ -335,6 +387,45 @@ class BaseConfig:
         self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
         self.LOG_FILE = _env("LOG_FILE")
 
+        # What pages and mail call the site.
+        self.SITE_NAME = _env("SITE_NAME", DEFAULT_SITE_NAME)
+        # The address people reach the site at, prefix included: every link in a
+        # mail is built from it, never from the request's Host header, which the
+        # client chooses (a reset link must not point at an attacker's host).
+        self.PUBLIC_URL = (_env("PUBLIC_URL") or "").rstrip("/") or None
+
+        # Outgoing mail (app/mail.py). MAIL_ENABLED turns on the account features
+        # that need it (password reset, email change confirmation); production
+        # refuses to start with it on and no mail server to send through.
+        self.MAIL_ENABLED = _env_bool("MAIL_ENABLED", True)
+        self.MAIL_SERVER = _env("MAIL_SERVER")
+        self.MAIL_USE_SSL = _env_bool("MAIL_USE_SSL", False)
+        # STARTTLS unless the connection is TLS from the start (MAIL_USE_SSL).
+        self.MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", not self.MAIL_USE_SSL)
+        self.MAIL_PORT = _env_int(
+            "MAIL_PORT", 465 if self.MAIL_USE_SSL else 587, minimum=1, maximum=65535
+        )
+        self.MAIL_USERNAME = _env("MAIL_USERNAME")
+        self.MAIL_PASSWORD = _env("MAIL_PASSWORD")
+        self.MAIL_DEFAULT_SENDER = _env("MAIL_DEFAULT_SENDER")
+        # The most one message may take, connection included: a request that sends
+        # mail waits at most this long for a slow or hung mail server.
+        self.MAIL_TIMEOUT = _env_seconds("MAIL_TIMEOUT", 5.0, 0.1, 30)
+        # Without MAIL_SERVER, development and the tests write each message here.
+        self.MAIL_FOLDER = _env("MAIL_FOLDER", str(MAIL_FOLDER))
+
+    def mail_without_setup(self) -> None:
+        """Mail that works with no settings: for development and the tests, never production.
+
+        Links point at what ``make run`` serves (not at whatever Host a request
+        names), the sender needs no domain, and without MAIL_SERVER each message
+        is written to MAIL_FOLDER.
+        """
+        self.PUBLIC_URL = self.PUBLIC_URL or DEVELOPMENT_PUBLIC_URL
+        self.MAIL_DEFAULT_SENDER = (
+            self.MAIL_DEFAULT_SENDER or f"{self.SITE_NAME} <noreply@localhost>"
+        )
+
     def validate(self, settings: Mapping[str, Any]) -> None:
         """Raise ConfigError if ``settings`` (the final app.config) must not be used.
 
@@ -355,6 +446,24 @@ class BaseConfig:
                     f"{name}={settings.get(name)!r} is not a rate limit; write e.g. "
                     "'10 per 15 minutes'"
                 ) from None
+        self.validate_mail(settings)
+
+    def validate_mail(self, settings: Mapping[str, Any]) -> None:
+        """Refuse mail settings that contradict each other or cannot be used."""
+        if settings.get("MAIL_USE_TLS") and settings.get("MAIL_USE_SSL"):
+            raise ConfigError(
+                "MAIL_USE_TLS and MAIL_USE_SSL are both true; use one: MAIL_USE_SSL=true for "
+                "TLS from the start (usually port 465), or MAIL_USE_TLS=true for STARTTLS "
+                "(usually port 587)"
+            )
+        url = settings.get("PUBLIC_URL")
+        problem = public_url_problem(url, https_only=self.PUBLIC_URL_HTTPS_ONLY) if url else None
+        if problem:
+            raise ConfigError(problem)
+        sender = settings.get("MAIL_DEFAULT_SENDER")
+        problem = mail_sender_problem(sender) if sender else None
+        if problem:
+            raise ConfigError(problem)
 
 
 def engine_options(database_url: str | None) -> dict[str, object]:
@@ -400,6 +509,7 @@ class DevelopmentConfig(BaseConfig):
         super().__init__()
         # Debug is not turned on here: it comes from FLASK_DEBUG or --debug only.
         self.SECRET_KEY = self.SECRET_KEY or generated_secret_key()
+        self.mail_without_setup()
 
 
 class TestingConfig(BaseConfig):
@@ -420,12 +530,14 @@ class TestingConfig(BaseConfig):
         self.CACHE_KEY_PREFIX = _env("CACHE_KEY_PREFIX", "flaskapp-test:")
         # Scrypt's default cost makes a suite of hundreds of log-ins slow.
         self.PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
+        self.mail_without_setup()
 
 
 class ProductionConfig(BaseConfig):
     """Served by Apache/mod_wsgi over HTTPS; refuses to start without its secrets."""
 
     CONFIG_NAME = "production"
+    PUBLIC_URL_HTTPS_ONLY = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -448,6 +560,19 @@ class ProductionConfig(BaseConfig):
                 "DATABASE_URL is not set; for MariaDB use "
                 "mysql+pymysql://USER:PASSWORD@HOST/DBNAME?charset=utf8mb4"
             )
+        if settings.get("MAIL_ENABLED"):
+            missing = [
+                name
+                for name in ("MAIL_SERVER", "MAIL_DEFAULT_SENDER", "PUBLIC_URL")
+                if not settings.get(name)
+            ]
+            if missing:
+                raise ConfigError(
+                    f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set, and "
+                    "password reset and email change confirmation need mail (MAIL_ENABLED is "
+                    "true); set them (see .env.example), or set MAIL_ENABLED=false to turn "
+                    "those features off"
+                )
 
 
 CONFIGS: dict[str, type[BaseConfig]] = {

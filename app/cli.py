@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from config import running_flask_command
 
-from . import database_faults
+from . import database_faults, mail
 from .extensions import db
 from .models import Post, User
 from .validation import PASSWORD_MIN
@@ -47,6 +47,7 @@ WORDS = [
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(seed)
+    app.cli.add_command(send_test_mail)
     # Deployment tools: their modules (Jinja, subprocesses, Apache parsing) load
     # only when the command runs, never in a web process.
     app.cli.add_command(
@@ -180,3 +181,21 @@ def seed(user_count: int, posts_per_user: int, password: str | None) -> None:
     click.echo(
         f"Created {created_users} users and {created_posts} posts; demo users log in with {login}."
     )
+
+
+@click.command("send-test-mail")
+@click.argument("address")
+def send_test_mail(address: str) -> None:
+    """Send a test message to ADDRESS, to check the mail settings.
+
+    It goes through MAIL_SERVER with the configured port, TLS, user and sender,
+    exactly as the site's own mail does, and waits at most MAIL_TIMEOUT. Without
+    MAIL_SERVER outside production it is written to MAIL_FOLDER instead. A
+    failure is one line saying why, and the exit status 1.
+    """
+    subject = f"Test message from {current_app.config['SITE_NAME']}"
+    try:
+        where = mail.deliver(mail.compose(address, subject, "test_message"))
+    except mail.MailError as error:
+        raise click.ClickException(f"the test message was not sent: {error}") from None
+    click.echo(f"Test message to {address} {where}.")

@@ -246,6 +246,8 @@ class PrivateApache:
             SECRET_KEY=hashlib.sha256(str(self.root).encode()).hexdigest(),
             DATABASE_URL=f"sqlite:///{self.root}/data/app.db",
             CACHE_DIR=str(self.root / "data" / "cache"),
+            # Nothing here sends mail: the account features that need it stay off.
+            MAIL_ENABLED="false",
         )
         env.update(self.environment)
         return env

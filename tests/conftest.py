@@ -28,14 +28,15 @@ from tests.helpers import (
 
 @pytest.fixture(autouse=True)
 def private_instance_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Apps built in this process keep their generated key and cache files in tmp_path.
+    """Apps built in this process keep their generated key, cache and mail files in tmp_path.
 
-    Without it a development app writes ``instance/secret_key`` and a production app
-    ``instance/cache`` into the checkout, where they outlive the test (and, made by
-    root, lock the site's user out of them).
+    Without it a development app writes ``instance/secret_key`` and ``instance/mail``
+    and a production app ``instance/cache`` into the checkout, where they outlive
+    the test (and, made by root, lock the site's user out of them).
     """
     monkeypatch.setattr(config, "GENERATED_KEY_FILE", tmp_path / "instance" / "secret_key")
     monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MAIL_FOLDER", str(tmp_path / "mail"))
 
 
 @pytest.fixture

@@ -217,6 +217,7 @@ def drill_app(redis_server: PrivateRedis, database: Path) -> Iterator[DrillApp]:
         "FLASK_CONFIG": "production",
         "SECRET_KEY": secrets.token_hex(32),
         "DATABASE_URL": f"sqlite:///{database}",
+        "MAIL_ENABLED": "false",
         "CACHE_REDIS_URL": redis_server.url,
         "RATELIMIT_STORAGE_URI": redis_server.url,
         "CACHE_KEY_PREFIX": f"drill-cache-{run}:",

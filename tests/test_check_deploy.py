@@ -111,6 +111,7 @@ def test_every_planted_problem_is_reported_with_a_fix(
         SECRET_KEY=GOOD_KEY,
         SESSION_COOKIE_SECURE="false",
         DATABASE_URL=f"sqlite:///{tmp_path / 'app.db'}",
+        MAIL_ENABLED="false",
         CACHE_REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0",
     )
 
@@ -167,7 +168,9 @@ def test_warnings_fail_only_when_asked(tmp_path: Path, project: Path) -> None:
     apache_root = tmp_path / "empty-apache"
     apache_root.mkdir()
     database = f"sqlite:///{tmp_path / 'app.db'}"
-    common = dict(FLASK_CONFIG="production", SECRET_KEY=GOOD_KEY, DATABASE_URL=database)
+    common = dict(
+        FLASK_CONFIG="production", SECRET_KEY=GOOD_KEY, DATABASE_URL=database, MAIL_ENABLED="false"
+    )
     flask = Path(sys.executable).with_name("flask")
     subprocess.run(
         [str(flask), "--app", "wsgi", "db", "upgrade"],

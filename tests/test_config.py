@@ -160,8 +160,13 @@ def test_production_refuses_a_missing_database_url(monkeypatch: pytest.MonkeyPat
 def test_production_starts_with_what_it_needs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SECRET_KEY", GOOD_KEY)
     monkeypatch.setenv("DATABASE_URL", "mysql+pymysql://app:pw@127.0.0.1/app")
+    monkeypatch.setenv("MAIL_SERVER", "smtp.example.org")
+    monkeypatch.setenv("MAIL_DEFAULT_SENDER", "Example <noreply@example.org>")
+    monkeypatch.setenv("PUBLIC_URL", "https://www.example.org/")
     app = create_app("production")
     assert app.debug is False
+    assert app.config["MAIL_ENABLED"] is True
+    assert app.config["PUBLIC_URL"] == "https://www.example.org"
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["REMEMBER_COOKIE_SECURE"] is True
     options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
@@ -316,6 +321,7 @@ def test_production_shares_its_cache_between_processes_without_redis(
     monkeypatch.setenv("SECRET_KEY", GOOD_KEY)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'shared.db'}")
     monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MAIL_ENABLED", "false")
     monkeypatch.delenv("CACHE_REDIS_URL", raising=False)
     first, second = create_app("production"), create_app("production")
     assert first.config["CACHE_TYPE"] == "app.folder_cache.FolderCache"
@@ -409,7 +415,9 @@ def test_a_configuration_named_in_code_still_reads_dotenv(
     project_copy: Path, tmp_path: Path
 ) -> None:
     """create_app("production") (check-deploy, a script) sees .env like mod_wsgi does."""
-    (project_copy / ".env").write_text(f"SECRET_KEY={GOOD_KEY}\nDATABASE_URL=sqlite://\n")
+    (project_copy / ".env").write_text(
+        f"SECRET_KEY={GOOD_KEY}\nDATABASE_URL=sqlite://\nMAIL_ENABLED=false\n"
+    )
     result = _python_in(
         project_copy,
         "from app import create_app; print(create_app('production').config['CONFIG_NAME'])",

@@ -17,7 +17,7 @@ from tests.helpers import skip_or_fail
 
 MARIADB = "mysql+pymysql://{account}@127.0.0.1/{database}"
 # The key is made per run: a key written in the repository is one production must refuse.
-PRODUCTION = {"config": "production", "SECRET_KEY": secrets.token_hex(32)}
+PRODUCTION = {"config": "production", "SECRET_KEY": secrets.token_hex(32), "MAIL_ENABLED": "false"}
 
 
 @pytest.fixture

@@ -186,6 +186,14 @@ def test_home_page_number_that_is_not_a_positive_whole_number_is_a_404_page(
 # --- about and profiles ----------------------------------------------------------------
 
 
+def test_pages_name_the_site_by_the_site_name_setting(app: Flask, client: FlaskClient) -> None:
+    app.config["SITE_NAME"] = "Example Site"
+    page = client.get("/about").get_data(as_text=True)
+    assert "· Example Site</title>" in page
+    assert '<a class="site-name" href="/">Example Site</a>' in page
+    assert "<p>Example Site · " in page
+
+
 def test_about_page_describes_the_site(client: FlaskClient) -> None:
     response = client.get("/about")
 
