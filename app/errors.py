@@ -9,9 +9,15 @@ from flask.wrappers import Response
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+from werkzeug import Response as WerkzeugResponse
+from werkzeug.exceptions import (
+    HTTPException,
+    InternalServerError,
+    ServiceUnavailable,
+    Unauthorized,
+)
 
-from . import database_faults
+from . import database_faults, deleted_account
 from .api.errors import error_response
 from .logs import loggable_path
 
@@ -87,13 +93,20 @@ def _site_message(error: HTTPException, code: int) -> str:
     return MESSAGES.get(code, error.description or "")
 
 
-def handle_internal_error(error: InternalServerError) -> Response | tuple[str, int]:
+def handle_internal_error(
+    error: InternalServerError,
+) -> Response | WerkzeugResponse | tuple[str, int]:
     """A plain 500 without the traceback (log_exception has logged it).
 
     A known database fault (outage, schema behind the code) is not a bug: one
-    warning line, and a 503 with Retry-After.
+    warning line, and a 503 with Retry-After. Nor is a write refused because the
+    account was deleted meanwhile (``deleted_account``): logged out, or a 401.
     """
     original = error.original_exception
+    if deleted_account.deleted_mid_request(original):
+        if _wants_json():
+            return handle_http_error(Unauthorized(deleted_account.api_message()))
+        return deleted_account.answer_for_site()
     fault = database_faults.classify(original) if original is not None else None
     if fault is not None:
         where = f"{request.method} {loggable_path()}"
@@ -112,5 +125,10 @@ def log_exception(app: Flask, exc_info: tuple[Any, ...]) -> None:
     are left to ``handle_internal_error``, which logs one line without one.
     """
     if database_faults.classify(exc_info[1]) is not None:
+        return
+    if deleted_account.deleted_mid_request(exc_info[1]):
+        current_app.logger.info(
+            "%s %s: the account was deleted during the request", request.method, loggable_path()
+        )
         return
     app.logger.error("unhandled error on %s %s", request.method, loggable_path(), exc_info=exc_info)

@@ -1,0 +1,83 @@
+"""An account deleted while one of its requests runs: that request is logged out, never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask, g
+from flask.testing import FlaskClient
+from sqlalchemy import delete, event, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.deleted_account import MESSAGE, deleted_mid_request
+from app.extensions import db
+from app.models import Post, User
+from tests.api.helpers import assert_json_error
+from tests.helpers import SiteSession, bearer, text
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def deleted_before_the_post_is_written(app: Flask, user: User) -> Iterator[None]:
+    """Deletes alice, as another request of hers would, just before a new post is flushed."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # as served
+    user_id = user.id
+
+    def delete_the_author(session: Session, *args: Any) -> None:
+        if any(isinstance(obj, Post) for obj in session.new):
+            # Committed on a connection of its own, as another request's would be.
+            with db.engine.connect() as other:
+                other.execute(delete(User).where(User.id == user_id))
+                other.commit()
+
+    event.listen(Session, "before_flush", delete_the_author)
+    yield
+    event.remove(Session, "before_flush", delete_the_author)
+
+
+def post_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(Post)) or 0
+
+
+def test_the_site_logs_out_a_browser_whose_account_went_during_its_request(
+    site: SiteSession,
+    user: User,
+    deleted_before_the_post_is_written: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    site.login()
+
+    response = site.post_form(
+        "/posts/new", {"title": "Last words", "body": "Never saved."}, form_page="/posts/new"
+    )
+
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/auth/login")
+    page = site.client.get("/auth/login")
+    assert MESSAGE in text(page)
+    assert site.client.get("/posts/new").status_code == 302
+    assert post_count() == 0
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+def test_the_api_answers_401_when_the_token_s_account_went_during_the_request(
+    client: FlaskClient, token: str, deleted_before_the_post_is_written: None
+) -> None:
+    response = client.post("/api/posts", json={"title": "T", "body": "B"}, headers=bearer(token))
+
+    assert "deleted" in assert_json_error(response, 401)["message"]
+    assert post_count() == 0
+
+
+def test_a_refused_write_of_an_account_that_still_exists_is_not_mistaken_for_one(
+    app: Flask, user: User
+) -> None:
+    with app.test_request_context("/api/posts"):
+        g.api_user = user
+        refused = IntegrityError("INSERT", {}, Exception("duplicate"))
+
+        assert deleted_mid_request(refused) is False
