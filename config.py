@@ -328,6 +328,13 @@ class BaseConfig:
                 "API_TOKEN_LIFETIME_SECONDS", 24 * 3600, minimum=60, maximum=365 * 24 * 3600
             )
         )
+        # How long an emailed link works (app/account_links.py); each is single-use.
+        self.PASSWORD_RESET_LINK_SECONDS = _env_int(
+            "PASSWORD_RESET_LINK_SECONDS", 3600, minimum=60, maximum=7 * 24 * 3600
+        )
+        self.EMAIL_CHANGE_LINK_SECONDS = _env_int(
+            "EMAIL_CHANGE_LINK_SECONDS", 24 * 3600, minimum=60, maximum=7 * 24 * 3600
+        )
 
         # Sessions and cookies. Secure cookies need HTTPS; production forces it.
         self.SESSION_COOKIE_HTTPONLY = True

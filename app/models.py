@@ -98,9 +98,10 @@ class User(UserMixin, Model):
       remember-me cookie; API tokens, revoked one by one, stay.
     - ``revoke_credentials()``: whenever what proves identity changes or may be
       known to someone else (password change or reset, email change, "log out
-      everywhere else"). Ends sessions, remember-me cookies and API tokens
-      together. For "everywhere else", log the current browser in again
-      afterwards with ``login_sessions.log_in``. ``set_password`` calls it.
+      everywhere else"). Ends sessions, remember-me cookies, API tokens and the
+      emailed password-reset and email-change links together. For "everywhere
+      else", log the current browser in again afterwards with
+      ``login_sessions.log_in``. ``set_password`` calls it.
     """
 
     __tablename__ = "users"
@@ -113,6 +114,10 @@ class User(UserMixin, Model):
     password_hash: Mapped[str] = mapped_column(String(256))
     # Flask-Login's alternative id: rotating it ends every session and remember cookie.
     session_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_session_token)
+    # The one emailed link of each kind that still works (app/account_links.py):
+    # issuing a link replaces its nonce, using it or revoking credentials clears it.
+    password_reset_nonce: Mapped[str | None] = mapped_column(String(32))
+    email_change_nonce: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     posts: Mapped[list[Post]] = relationship(
@@ -155,9 +160,11 @@ class User(UserMixin, Model):
         self.session_token = new_session_token()
 
     def revoke_credentials(self) -> None:
-        """End every session, remember-me cookie and API token issued so far."""
+        """End every session, remember-me cookie, API token and emailed link issued so far."""
         self.rotate_session_token()
         self.tokens.clear()
+        self.password_reset_nonce = None
+        self.email_change_nonce = None
 
     @classmethod
     def find_by_login(cls, login: str) -> User | None:
