@@ -10,12 +10,15 @@ PORT ?= 5000
 # TEST_MARIADB_URL=mysql+pymysql://root@127.0.0.1/test make test
 TEST_MARIADB_URL ?=
 PYTEST_ARGS ?=
+# Parallel pytest processes (pytest-xdist) for the tests that can share a machine.
+TEST_WORKERS ?= auto
 
-.PHONY: help run test test-deps serve-apache lint pins clean
+.PHONY: help run test test-fast test-deps serve-apache lint pins clean
 
 help:
 	@echo "make run        serve the app on http://$(HOST):$(PORT) (SQLite in instance/)"
 	@echo "make test       run the test suite (SQLite; MariaDB too if TEST_MARIADB_URL is set)"
+	@echo "make test-fast  the quick loop: all but the slow, Apache and browser tests, in parallel"
 	@echo "make test-deps  install system packages and start services the full suite uses (root)"
 	@echo "make serve-apache  the app under a private Apache + mod_wsgi over HTTPS (root)"
 	@echo "make lint       ruff and mypy"
@@ -40,14 +43,27 @@ run: $(VENV)/.installed
 	$(BIN)/flask db upgrade
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
+# Three passes. The tests that share a machine safely run in parallel. The slow
+# ones (outage drills with timing bounds, subprocesses) and the Apache and
+# browser suites (a private Apache on fixed ports) run one at a time. The
+# MariaDB pass is serial too: every test there empties the one shared database.
+# pytest exits with 5 when it selects no test: a PYTEST_ARGS naming tests of one
+# pass only leaves the other passes empty, which is no failure.
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@echo "== In parallel: all but the slow, Apache and browser tests"
+	$(BIN)/python -m pytest -m "not slow and not apache and not browser" -n $(TEST_WORKERS) $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	@echo "== One at a time: the slow, Apache and browser tests"
+	$(BIN)/python -m pytest -m "slow or apache or browser" $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	@if [ -n "$(TEST_MARIADB_URL)" ]; then \
 		echo "== The database tests again, on MariaDB: $(TEST_MARIADB_URL)"; \
-		TEST_DATABASE_URL="$(TEST_MARIADB_URL)" $(BIN)/python -m pytest -m db $(PYTEST_ARGS); \
+		TEST_DATABASE_URL="$(TEST_MARIADB_URL)" $(BIN)/python -m pytest -m db $(PYTEST_ARGS) || [ $$? -eq 5 ]; \
 	else \
 		echo "== MariaDB suite skipped: TEST_MARIADB_URL is not set (e.g. mysql+pymysql://root@127.0.0.1/test)"; \
 	fi
+
+# The quick loop while coding: SQLite only, whatever TEST_DATABASE_URL says.
+test-fast: $(VENV)/.installed-dev
+	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -m "not slow and not apache and not browser" -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-deps:
 	@[ "$$(id -u)" = 0 ] || { echo "make test-deps installs system packages: run it as root (sudo make test-deps)"; exit 1; }

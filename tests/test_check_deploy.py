@@ -95,6 +95,7 @@ def foreign_venv(tmp_path: Path) -> Path:
     return venv
 
 
+@pytest.mark.slow
 def test_every_planted_problem_is_reported_with_a_fix(
     tmp_path: Path, project: Path, weak_apache: Path
 ) -> None:
@@ -143,6 +144,7 @@ def test_every_planted_problem_is_reported_with_a_fix(
     assert "4 processes" in memory["message"]
 
 
+@pytest.mark.slow
 def test_a_guessable_key_is_reported_even_though_the_app_refuses_to_load(
     tmp_path: Path, project: Path, weak_apache: Path
 ) -> None:
@@ -164,6 +166,7 @@ def test_a_guessable_key_is_reported_even_though_the_app_refuses_to_load(
     assert "errors" in result.stderr.splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_warnings_fail_only_when_asked(tmp_path: Path, project: Path) -> None:
     apache_root = tmp_path / "empty-apache"
     apache_root.mkdir()

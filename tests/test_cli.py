@@ -71,6 +71,7 @@ def test_seed_help_documents_the_command(runner: FlaskCliRunner) -> None:
     assert "--posts" in result.output
 
 
+@pytest.mark.slow
 def test_web_processes_never_import_the_deployment_tools() -> None:
     """apache-config and check-deploy load only when their command runs."""
     code = (

@@ -194,6 +194,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_production_refusal_is_one_line_without_a_traceback() -> None:
     result = _flask(["routes"], _clean_env(FLASK_CONFIG="production", DATABASE_URL="sqlite://"))
     assert result.returncode == 1
@@ -220,6 +221,7 @@ def _python_in(project: Path, code: str, cwd: Path) -> subprocess.CompletedProce
     )
 
 
+@pytest.mark.slow
 def test_dotenv_in_the_project_folder_is_loaded_without_the_flask_command(
     project_copy: Path, tmp_path: Path
 ) -> None:
@@ -234,6 +236,7 @@ def test_dotenv_in_the_project_folder_is_loaded_without_the_flask_command(
     assert result.stdout.split() == ["7", "True"]
 
 
+@pytest.mark.slow
 def test_instance_config_overrides_the_class(project_copy: Path, tmp_path: Path) -> None:
     (project_copy / "instance" / "config.py").write_text("POSTS_PER_PAGE = 3\n")
     result = _python_in(
@@ -245,6 +248,7 @@ def test_instance_config_overrides_the_class(project_copy: Path, tmp_path: Path)
     assert result.stdout.split() == ["3"]
 
 
+@pytest.mark.slow
 def test_the_mod_wsgi_entry_point_defaults_to_production(
     project_copy: Path, tmp_path: Path
 ) -> None:
@@ -258,6 +262,7 @@ def test_the_mod_wsgi_entry_point_defaults_to_production(
     assert "flaskapp: configuration error: SECRET_KEY is not set" in result.stderr
 
 
+@pytest.mark.slow
 def test_an_unsupported_database_is_one_line_in_apaches_log_at_start(
     project_copy: Path, tmp_path: Path
 ) -> None:
@@ -277,6 +282,7 @@ def test_an_unsupported_database_is_one_line_in_apaches_log_at_start(
     )
 
 
+@pytest.mark.slow
 def test_a_wsgi_server_importing_wsgi_py_gets_production(
     project_copy: Path, tmp_path: Path
 ) -> None:
@@ -286,6 +292,7 @@ def test_a_wsgi_server_importing_wsgi_py_gets_production(
     assert "Configuration error: SECRET_KEY is not set" in result.stderr
 
 
+@pytest.mark.slow
 def test_the_flask_command_uses_a_key_generated_into_instance(
     project_copy: Path, tmp_path: Path
 ) -> None:
@@ -411,6 +418,7 @@ def test_a_malformed_rate_limit_is_refused_at_start_by_name(
         create_app("testing")
 
 
+@pytest.mark.slow
 def test_a_configuration_named_in_code_still_reads_dotenv(
     project_copy: Path, tmp_path: Path
 ) -> None:

@@ -304,6 +304,7 @@ def assert_outage_handled(
     )
 
 
+@pytest.mark.slow
 def test_a_stopped_database_gives_503s_and_service_resumes_after_restart(
     served: Served, mariadb: PrivateMariaDB
 ) -> None:
@@ -312,6 +313,7 @@ def test_a_stopped_database_gives_503s_and_service_resumes_after_restart(
     assert_outage_handled(served, answers, began, ended, back)
 
 
+@pytest.mark.slow
 def test_a_frozen_database_gives_bounded_503s_and_service_resumes_after_sigcont(
     served: Served, mariadb: PrivateMariaDB
 ) -> None:
@@ -320,6 +322,7 @@ def test_a_frozen_database_gives_bounded_503s_and_service_resumes_after_sigcont(
     assert_outage_handled(served, answers, began, ended, back)
 
 
+@pytest.mark.slow
 def test_a_database_killed_mid_request_never_lets_teardown_fail_the_response(
     served: Served, mariadb: PrivateMariaDB
 ) -> None:
@@ -344,6 +347,7 @@ def test_a_database_killed_mid_request_never_lets_teardown_fail_the_response(
     assert requests.get(f"{served.base}/api/posts/1", timeout=30).status_code == 200
 
 
+@pytest.mark.slow
 def test_a_refused_password_is_a_503_naming_the_fix_and_does_not_trip_the_gate(
     mariadb: PrivateMariaDB, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -66,6 +66,7 @@ def test_error_responses_carry_the_request_id_too(client: FlaskClient) -> None:
     )
 
 
+@pytest.mark.slow
 def test_each_request_writes_one_line_to_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LOG_FILE", raising=False)
     child = _run_child(2, "stderr", env=_env())
@@ -80,6 +81,7 @@ def test_each_request_writes_one_line_to_stderr(monkeypatch: pytest.MonkeyPatch)
     ]
 
 
+@pytest.mark.slow
 def test_several_processes_writing_one_log_file_produce_whole_lines(tmp_path: Path) -> None:
     log_file = tmp_path / "app.log"
     env = _env(LOG_FILE=str(log_file))
@@ -104,6 +106,7 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_a_newline_in_the_path_cannot_forge_a_log_line(tmp_path: Path) -> None:
     log_file = tmp_path / "app.log"
     child = subprocess.run(

@@ -141,6 +141,7 @@ def test_the_throttle_is_per_account(app: Flask, user: User, bob: User) -> None:
     assert api_login(app, "bob", PASSWORD).status_code == 201
 
 
+@pytest.mark.slow
 def test_a_throttled_account_answers_again_after_the_window(app: Flask, user: User) -> None:
     app.config["RATELIMIT_LOGIN_ACCOUNT"] = "3 per 6 seconds"
     site_login(app, "alice", WRONG)

@@ -11,7 +11,8 @@ from sqlalchemy import create_engine, inspect, text
 
 from tests.cli_helpers import flask_command
 
-pytestmark = pytest.mark.db
+# Each test runs the real ``flask`` command in subprocesses.
+pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 
 def _drop_everything(url: str) -> None:

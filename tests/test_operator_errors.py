@@ -15,6 +15,9 @@ import pytest
 from tests.cli_helpers import flask_command
 from tests.helpers import skip_or_fail
 
+# Each case starts the real ``flask`` command in a subprocess.
+pytestmark = pytest.mark.slow
+
 MARIADB = "mysql+pymysql://{account}@127.0.0.1/{database}"
 # The key is made per run: a key written in the repository is one production must refuse.
 PRODUCTION = {"config": "production", "SECRET_KEY": secrets.token_hex(32), "MAIL_ENABLED": "false"}

@@ -104,6 +104,7 @@ def _assert_all_served(traffic: Traffic, outage: tuple[float, float]) -> None:
     assert len(waited) < len(during) / 4, (len(waited), len(during))
 
 
+@pytest.mark.slow
 def test_stopped_redis_serves_from_the_database_counts_limits_in_memory_and_recovers(
     served: DrillApp,
     private_redis: PrivateRedis,
@@ -137,6 +138,7 @@ def test_stopped_redis_serves_from_the_database_counts_limits_in_memory_and_reco
     _assert_logged_once_per_outage(cache_log, limiter_log)
 
 
+@pytest.mark.slow
 def test_hung_redis_gives_the_same_answers_and_an_edit_made_meanwhile_shows_after(
     served: DrillApp,
     private_redis: PrivateRedis,
@@ -222,6 +224,7 @@ def test_redis_clients_get_short_timeouts_and_no_retries(monkeypatch: pytest.Mon
         load_config("development")
 
 
+@pytest.mark.slow
 def test_a_request_that_waited_on_redis_leaves_it_alone_until_it_ends(
     private_redis: PrivateRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
