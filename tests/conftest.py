@@ -6,6 +6,7 @@ The database is SQLite in memory unless TEST_DATABASE_URL names another one
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from tests.helpers import (
     RequestIsolatedClient,
     SiteSession,
     basic_auth,
+    drop_every_table,
     empty_tables,
     make_user,
 )
@@ -37,6 +39,19 @@ def private_instance_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(config, "GENERATED_KEY_FILE", tmp_path / "instance" / "secret_key")
     monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("MAIL_FOLDER", str(tmp_path / "mail"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def current_schema_on_a_server_database() -> None:
+    """A server database (TEST_DATABASE_URL) starts the run without tables left by earlier runs.
+
+    Tests create missing tables and only empty them afterwards, so a run that was
+    stopped half-way, or one made before a migration added a column, would leave
+    tables of an older shape that ``create_all`` does not change.
+    """
+    if os.environ.get("TEST_DATABASE_URL", "sqlite").startswith("sqlite"):
+        return
+    drop_every_table(os.environ["TEST_DATABASE_URL"])
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import delete
+from sqlalchemy import create_engine, delete, inspect
 from sqlalchemy import text as sql
 
 from app.extensions import db
@@ -69,6 +69,22 @@ def empty_tables() -> None:
                 connection.execute(delete(table))
         if mysql:
             connection.execute(sql("SET FOREIGN_KEY_CHECKS = 1"))
+
+
+def drop_every_table(url: str) -> None:
+    """Drop every table the database at ``url`` holds, whatever made it."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            mysql = connection.dialect.name == "mysql"
+            if mysql:
+                connection.execute(sql("SET FOREIGN_KEY_CHECKS = 0"))
+            for table in inspect(connection).get_table_names():
+                connection.execute(sql(f"DROP TABLE {table}"))
+            if mysql:
+                connection.execute(sql("SET FOREIGN_KEY_CHECKS = 1"))
+    finally:
+        engine.dispose()
 
 
 def fresh() -> None:

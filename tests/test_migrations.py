@@ -7,34 +7,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect
 
 from tests.cli_helpers import flask_command
+from tests.helpers import drop_every_table
 
 # Each test runs the real ``flask`` command in subprocesses.
 pytestmark = [pytest.mark.db, pytest.mark.slow]
-
-
-def _drop_everything(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        tables = inspect(connection).get_table_names()
-        if connection.dialect.name == "mysql":
-            connection.execute(text("SET FOREIGN_KEY_CHECKS = 0"))
-        for table in tables:
-            connection.execute(text(f"DROP TABLE {table}"))
-        if connection.dialect.name == "mysql":
-            connection.execute(text("SET FOREIGN_KEY_CHECKS = 1"))
-    engine.dispose()
 
 
 @pytest.fixture
 def empty_database(tmp_path: Path) -> Iterator[str]:
     """An empty database: SQLite in a temporary folder, or TEST_DATABASE_URL emptied."""
     url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'migrations.db'}"
-    _drop_everything(url)
+    drop_every_table(url)
     yield url
-    _drop_everything(url)
+    drop_every_table(url)
 
 
 def _tables(url: str) -> set[str]:
