@@ -71,6 +71,8 @@ RATE_LIMIT_SETTINGS = (
     "RATELIMIT_LOGIN_ACCOUNT",
     "RATELIMIT_REGISTER",
     "RATELIMIT_REGISTER_ATTEMPTS",
+    "RATELIMIT_PASSWORD_RESET",
+    "RATELIMIT_PASSWORD_RESET_ADDRESS",
 )
 # The databases the app is built and tested for, and the driver each needs.
 SUPPORTED_DATABASES = {"sqlite": "pysqlite", "mysql": "pymysql", "mariadb": "pymysql"}
@@ -378,6 +380,12 @@ class BaseConfig:
         # Accounts created per client; every attempt counts against the higher limit.
         self.RATELIMIT_REGISTER = _env("RATELIMIT_REGISTER", "10 per hour")
         self.RATELIMIT_REGISTER_ATTEMPTS = _env("RATELIMIT_REGISTER_ATTEMPTS", "50 per hour")
+        # Password reset mail: requests per client (site and API together), and mails
+        # per address whoever asks, so nobody can flood one inbox from many clients.
+        self.RATELIMIT_PASSWORD_RESET = _env("RATELIMIT_PASSWORD_RESET", "10 per hour")
+        self.RATELIMIT_PASSWORD_RESET_ADDRESS = _env(
+            "RATELIMIT_PASSWORD_RESET_ADDRESS", "3 per hour"
+        )
 
         # Cache: one process by default, Redis when CACHE_REDIS_URL is set. The
         # Redis backend serves from the database while Redis is down.

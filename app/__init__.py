@@ -40,6 +40,7 @@ def create_app(config_name: str | None = None) -> Flask:
         errors,
         extensions,
         logs,
+        password_reset_pages,
         security_headers,
         site,
         static_urls,
@@ -59,6 +60,7 @@ def create_app(config_name: str | None = None) -> Flask:
     converters.init_app(app)
     site.init_app(app)
     accounts.init_app(app)
+    password_reset_pages.init_app(app)
     account_settings.init_app(app)
     api.init_app(app)
     errors.init_app(app)

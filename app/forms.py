@@ -136,3 +136,27 @@ class AccountDeletionForm(FlaskForm):
         "Type your username to confirm",
         validators=[DataRequired(), Length(max=rules.USERNAME_MAX)],
     )
+
+
+class ResetRequestForm(FlaskForm):
+    email = EmailField(
+        "Email",
+        validators=[
+            DataRequired(),
+            Length(max=rules.EMAIL_MAX),
+            Follows(rules.email_error, "Invalid email address."),
+        ],
+        description="The address of your account.",
+    )
+
+
+class NewPasswordForm(FlaskForm):
+    new_password = PasswordField(
+        "New password",
+        validators=[DataRequired(), Length(min=rules.PASSWORD_MIN, max=rules.PASSWORD_MAX)],
+        description=f"At least {rules.PASSWORD_MIN} characters, and not the current one.",
+    )
+    confirm = PasswordField(
+        "Repeat new password",
+        validators=[DataRequired(), EqualTo("new_password", message="The passwords differ.")],
+    )

@@ -15,7 +15,7 @@ import uuid
 from logging.handlers import WatchedFileHandler
 from urllib.parse import quote
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, g, has_app_context, request
 from flask.wrappers import Response
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -27,11 +27,16 @@ request_logger = logging.getLogger("app.request")
 
 
 class RequestIdFilter(logging.Filter):
-    """Adds ``request_id`` to every record ("-" outside a request)."""
+    """Adds ``request_id`` to every record ("-" outside a request).
+
+    Read from ``g``, so work a request hands to a background thread (which
+    runs in an app context of its own) can carry the id of the request that
+    asked for it.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         request_id = "-"
-        if has_request_context():
+        if has_app_context():
             request_id = g.get("request_id", "-")
         record.request_id = request_id
         return True

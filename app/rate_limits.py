@@ -11,6 +11,11 @@ locked out; every attempt, refused or not, counts against the much higher
 ``RATELIMIT_REGISTER_ATTEMPTS``, which bounds scripted abuse of the form (such
 as probing which usernames and emails are taken).
 
+Password reset mail is limited twice as well: requests per client
+(``password_reset_requests``, site and API together) and mails per target
+address (``claim_reset_mail``), whoever asks, so that many clients together
+cannot flood one inbox.
+
 The creation limit is counted by the view itself (``claim_account_creation``),
 in one atomic step just before the insert. A decorator can only test its
 counter before the view and add to it after the response, so requests sent
@@ -19,6 +24,8 @@ at once would all pass the test.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import time
 from collections.abc import Callable
@@ -43,12 +50,19 @@ def _register_attempts_limit() -> str:
     return str(current_app.config["RATELIMIT_REGISTER_ATTEMPTS"])
 
 
+def _password_reset_limit() -> str:
+    return str(current_app.config["RATELIMIT_PASSWORD_RESET"])
+
+
 # PATCH and DELETE: the API's /api/me checks the password with those methods.
 password_guesses = limiter.shared_limit(
     _password_limit, scope="password", methods=["POST", "PATCH", "DELETE"]
 )
 _registration_attempts = limiter.shared_limit(
     _register_attempts_limit, scope="register-attempts", methods=["POST"]
+)
+password_reset_requests = limiter.shared_limit(
+    _password_reset_limit, scope="password-reset", methods=["POST"]
 )
 
 
@@ -71,6 +85,24 @@ def claim_account_creation() -> None:
             f"Too many requests: the limit here is {item}. Please wait.",
             retry_after=seconds_left(item, identifiers),
         )
+
+
+def claim_reset_mail(address: str) -> bool:
+    """Count a reset mail to ``address`` (normalised); False past RATELIMIT_PASSWORD_RESET_ADDRESS.
+
+    Counted for every address asked about, with or without an account, so the
+    count tells nothing about who has one. The key is a keyed digest of the
+    address: the limit storage (Redis) never holds the addresses themselves.
+    """
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return True
+    item = parse(str(current_app.config["RATELIMIT_PASSWORD_RESET_ADDRESS"]))
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    digest = hmac.new(secret, address.encode(), hashlib.sha256).hexdigest()[:32]
+    identifiers = (str(current_app.config["RATELIMIT_KEY_PREFIX"]), "reset-address", digest)
+    return in_limit_storage(
+        lambda strategy: strategy.hit(item, *identifiers), True, "the reset mail limit"
+    )
 
 
 def seconds_left(item: RateLimitItem, identifiers: tuple[str, ...]) -> int:

@@ -130,13 +130,17 @@ def token_label_problem(value: str) -> str | None:
     return text_problem(value, multiline=False)
 
 
+# A new password (a change or a reset) must not be the one it replaces.
+SAME_PASSWORD = "The new password must differ from the current one."
+
+
 def password_change_problem(current: str, new: str) -> str | None:
     """Why ``new`` cannot replace the (already verified) password ``current``, or None.
 
     Length is checked with the other field rules; this is what only a change can get wrong.
     """
     if new == current:
-        return "The new password must differ from the current one."
+        return SAME_PASSWORD
     return None
 
 

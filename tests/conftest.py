@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 import config
-from app import create_app
+from app import create_app, password_reset
 from app.extensions import db
 from app.models import User
 from tests.helpers import (
@@ -26,6 +26,7 @@ from tests.helpers import (
     empty_tables,
     make_user,
 )
+from tests.smtp_server import Inbox, SmtpServer
 
 
 @pytest.fixture(autouse=True)
@@ -61,6 +62,8 @@ def app() -> Iterator[Flask]:
     with app.app_context():
         db.create_all()
         yield app
+        # Mail a request handed to the background must not outlive the tables.
+        password_reset.wait_for_outbox(10)
         db.session.remove()
         empty_tables()
         db.engine.dispose()
@@ -92,3 +95,18 @@ def token(client: FlaskClient, user: User) -> str:
     response = client.post("/api/tokens", headers=basic_auth("alice"))
     assert response.status_code == 201, response.get_json()
     return response.get_json()["token"]
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server on 127.0.0.1 for the whole run (aiosmtpd)."""
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def inbox(smtp_server: SmtpServer) -> Inbox:
+    """What ``smtp_server`` received during this test."""
+    smtp_server.inbox.clear()
+    return smtp_server.inbox

@@ -11,6 +11,8 @@ import os
 import re
 import shutil
 import socket
+import time
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -187,3 +189,21 @@ def redis_up() -> bool:
     except OSError:
         return False
     return True
+
+
+def links_in(message: EmailMessage, public_url: str) -> list[str]:
+    """The site's links in a mail's text part: each URL under ``public_url``, without it."""
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None, "the message has no text part"
+    body = part.get_content()
+    base = public_url.rstrip("/")
+    return [url.removeprefix(base) for url in re.findall(re.escape(base) + r"/\S+", body)]
+
+
+def wait_for_mail(inbox, count: int = 1, timeout: float = 10.0) -> list:
+    """The messages ``inbox`` (tests/smtp_server.py) holds once it has ``count`` of them."""
+    deadline = time.monotonic() + timeout
+    while len(inbox.messages()) < count:
+        assert time.monotonic() < deadline, f"{len(inbox.messages())} of {count} mails arrived"
+        time.sleep(0.02)
+    return inbox.messages()

@@ -13,8 +13,9 @@ from urllib.parse import quote, urlsplit
 import pytest
 from werkzeug.serving import make_server
 
-from app import create_app
+from app import create_app, password_reset
 from app.extensions import db
+from tests.smtp_server import Inbox, SmtpServer
 
 pytestmark = pytest.mark.browser
 
@@ -46,16 +47,35 @@ def _require_browser() -> None:
 @pytest.fixture
 def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The app served over HTTP on a free loopback port, with its own SQLite file."""
+    yield from serve_app(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def mailing_live_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: SmtpServer
+) -> Iterator[str]:
+    """``live_server``, sending its mail to the test SMTP server."""
+    monkeypatch.setenv("MAIL_SERVER", "127.0.0.1")
+    monkeypatch.setenv("MAIL_PORT", str(smtp_server.port))
+    monkeypatch.setenv("MAIL_USE_TLS", "false")
+    yield from serve_app(tmp_path, monkeypatch)
+
+
+def serve_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("TEST_DATABASE_URL", f"sqlite:///{tmp_path / 'browser.db'}")
     app = create_app("testing")
     with app.app_context():
         db.create_all()
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    base_url = f"http://127.0.0.1:{server.server_port}"
+    # Links in mail lead where the browser can follow them.
+    app.config["PUBLIC_URL"] = base_url
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
+    yield base_url
     server.shutdown()
     thread.join(timeout=10)
+    assert password_reset.wait_for_outbox(10)
     with app.app_context():
         db.engine.dispose()
 
@@ -69,7 +89,7 @@ document.addEventListener("securitypolicyviolation", (event) => {
   );
 });
 """
-NOT_FOUND_CONSOLE_ERROR = "Failed to load resource: the server responded with a status of 404"
+ERROR_STATUS_CONSOLE_ERROR = "Failed to load resource: the server responded with a status of 4"
 
 
 @contextmanager
@@ -80,7 +100,7 @@ def browser_page(
 
     Fails the test if the page logged a console error (a missing asset, a
     script error) or the browser reported a Content Security Policy violation.
-    The 404 status of the pages in ``not_found`` (visited on purpose) is expected.
+    The error status (404, 410...) of the pages in ``not_found`` (visited on purpose) is expected.
     """
     _require_browser()
     from playwright.sync_api import sync_playwright
@@ -98,7 +118,7 @@ def browser_page(
         def on_console(message) -> None:
             if message.type != "error":
                 return
-            expected = message.text.startswith(NOT_FOUND_CONSOLE_ERROR) and any(
+            expected = message.text.startswith(ERROR_STATUS_CONSOLE_ERROR) and any(
                 message.location.get("url", "").endswith(path) for path in not_found
             )
             if not expected:
@@ -210,6 +230,49 @@ def test_create_and_revoke_a_token_then_delete_the_account(page) -> None:
     expect(page.locator(".nav-user")).to_have_count(0)
 
 
+def test_forgot_password_request_the_mail_follow_the_link_and_land_logged_in(
+    mailing_live_server: str, inbox: Inbox
+) -> None:
+    """The "Forgot password?" journey, with the link read from the mail the server received."""
+    from playwright.sync_api import expect
+
+    from tests.helpers import links_in, wait_for_mail
+
+    username, old, new = "forgetful", "a long enough passphrase", "another long passphrase"
+    with browser_page(mailing_live_server, not_found=("/auth/reset-password",)) as page:
+        page.goto("/auth/register")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Email").fill(f"{username}@example.com")
+        page.get_by_label("Password", exact=True).fill(old)
+        page.get_by_label("Repeat password").fill(old)
+        page.get_by_role("button", name="Create account").click()
+        page.get_by_role("button", name="Log out").click()
+
+        page.get_by_role("link", name="Log in", exact=True).click()
+        page.get_by_role("link", name="Forgot password?").click()
+        page.get_by_label("Email").fill(f"{username.upper()}@example.com")
+        page.get_by_role("button", name="Send me a link").click()
+        expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+        expect(page.get_by_text("If an account uses that address")).to_be_visible()
+
+        [received] = wait_for_mail(inbox)
+        assert received.rcpt_tos == [f"{username}@example.com"]
+        [link] = links_in(received.message, mailing_live_server)
+        page.goto(link)
+        # The token is gone from the address bar before the form shows.
+        expect(page).to_have_url(f"{mailing_live_server}/auth/reset-password")
+        expect(page.get_by_role("heading", name="Choose a new password")).to_be_visible()
+        page.get_by_label("New password", exact=True).fill(new)
+        page.get_by_label("Repeat new password").fill(new)
+        page.get_by_role("button", name="Set password and log in").click()
+
+        expect(page.get_by_text("Your password was changed and you are logged in.")).to_be_visible()
+        expect(page.locator(".nav-user")).to_have_text(username)
+        # The link worked once.
+        page.goto(link)
+        expect(page.get_by_role("heading", name="This link is no longer valid")).to_be_visible()
+
+
 def test_the_site_is_usable_on_a_phone_sized_screen(page) -> None:
     page.set_viewport_size({"width": 360, "height": 740})
     page.goto("/")
@@ -238,8 +301,12 @@ def visit_every_page(page, mount: str, username: str = "every_page") -> list[str
         assert page.evaluate("getComputedStyle(document.body).fontFamily") != "Times New Roman"
         visited.append(path)
 
-    for path in ("/", "/about", "/auth/login", "/auth/register"):
+    for path in ("/", "/about", "/auth/login"):
         visit(path)
+    # Offered only where the site sends mail (not under the Apache tests' configuration).
+    if page.get_by_role("link", name="Forgot password?").count():
+        visit("/auth/forgot-password")
+    visit("/auth/register")
     visit(MISSING_PAGE, 404)
 
     page.goto(f"{mount}/auth/register")
@@ -265,7 +332,7 @@ def visit_every_page(page, mount: str, username: str = "every_page") -> list[str
 def test_no_page_breaks_the_content_security_policy(live_server: str) -> None:
     with browser_page(live_server, not_found=(MISSING_PAGE,)) as page:
         visited = visit_every_page(page, mount="")
-    assert len(visited) == 13
+    assert len(visited) == 14
 
 
 def test_a_policy_violation_would_be_caught(live_server: str) -> None:

@@ -272,6 +272,28 @@ class AccountDeletionSchema(Schema):
     )
 
 
+class PasswordResetRequestSchema(Schema):
+    """The email address of the account whose password is to be reset."""
+
+    email = fields.String(
+        required=True,
+        validate=validate.Length(max=EMAIL_MAX),
+        metadata={"format": "email", "pattern": email_pattern(), "example": "ada@example.com"},
+    )
+
+    @validates("email")
+    def _valid_email(self, value: str, **kwargs: Any) -> None:
+        problem = email_error(value)
+        if problem:
+            raise ValidationError(problem)
+
+
+class MessageSchema(Schema):
+    """A sentence for the person using the client."""
+
+    message = fields.String(required=True)
+
+
 class HealthSchema(Schema):
     status = fields.String(required=True, validate=validate.OneOf(["healthy", "unhealthy"]))
     database = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable"]))

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.test import TestResponse
 
-from app import create_app
+from app import create_app, password_reset
 from app.api import operations
 from app.api.openapi import build_document
 from app.extensions import db
@@ -370,6 +370,14 @@ def test_documented_response_codes_are_exactly_those_the_api_answers_with(
     call(client, "delete", "/api/me", json={"password": PASSWORD}, headers=auth)
     call(client, "delete", "/api/tokens", headers=auth)
     call(client, "delete", "/api/tokens", headers=auth)
+
+    app.config["RATELIMIT_PASSWORD_RESET"] = "4 per hour"
+    call(client, "post", "/api/password-reset", json={"email": "alice@example.com"})
+    call(client, "post", "/api/password-reset", json={"email": "not an address"})
+    call(client, "post", "/api/password-reset", **big)
+    call(client, "post", "/api/password-reset", data="x", content_type="text/plain")
+    call(client, "post", "/api/password-reset", json={"email": "alice@example.com"})
+    assert password_reset.wait_for_outbox(10)
 
     monkeypatch.setenv("TEST_DATABASE_URL", f"sqlite:///{tmp_path / 'missing' / 'app.db'}")
     broken = create_app("testing")
