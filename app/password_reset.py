@@ -134,14 +134,10 @@ class _Outbox:
         while True:
             job = jobs.get()
             try:
-                with job.app.app_context():
-                    g.request_id = job.request_id
-                    try:
-                        _send_link(job.address)
-                    except Exception:
-                        # The thread must outlive any one message.
-                        logger.exception("password reset mail not sent")
-                        db.session.rollback()
+                _run(job)
+            except Exception:
+                # The thread must outlive any one message, whatever went wrong with it.
+                logger.exception("password reset mail not sent")
             finally:
                 jobs.task_done()
 
@@ -179,6 +175,18 @@ def wait_for_outbox(timeout: float) -> bool:
     For tests and the timing script: a request returns before its mail is sent.
     """
     return _outbox.wait(timeout)
+
+
+def _run(job: _Job) -> None:
+    """One job, in an app context of its own that carries the asking request's id."""
+    with job.app.app_context():
+        g.request_id = job.request_id
+        try:
+            _send_link(job.address)
+        except Exception:
+            # Logged here, where the record still gets the request id; the app
+            # context's teardown rolls the session back.
+            logger.exception("password reset mail not sent")
 
 
 def _send_link(address: str) -> None:

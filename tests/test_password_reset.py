@@ -531,3 +531,31 @@ def test_the_session_keeps_the_token_only_until_it_is_used(
     reset(client, inbox)
     with client.session_transaction() as session:
         assert SESSION_KEY not in session
+
+
+def test_a_failure_in_the_mail_thread_is_logged_with_the_request_id_and_the_next_mail_goes_out(
+    client: FlaskClient,
+    user: User,
+    inbox: Inbox,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    send_link = password_reset._send_link
+    calls = []
+
+    def fails_once(address: str) -> None:
+        calls.append(address)
+        if len(calls) == 1:
+            raise OSError("the database went away")
+        send_link(address)
+
+    monkeypatch.setattr(password_reset, "_send_link", fails_once)
+    with caplog.at_level(logging.ERROR, logger="app"):
+        first = client.post("/api/password-reset", json={"email": "alice@example.com"})
+        assert password_reset.wait_for_outbox(10)
+    second = client.post("/api/password-reset", json={"email": "alice@example.com"})
+
+    assert first.status_code == second.status_code == 202
+    [failure] = [r for r in caplog.records if r.getMessage() == "password reset mail not sent"]
+    assert getattr(failure, "request_id", None) == first.headers["X-Request-ID"]
+    assert received_link(inbox).startswith(FORM + "/")
