@@ -69,9 +69,20 @@ def configure_logging(app: Flask) -> None:
     logger.propagate = False
 
 
+# URL variables that hold a secret (the one-time token of an emailed link):
+# whoever reads the log must not be able to use a link nobody has opened yet.
+SECRET_URL_VARIABLES = ("token",)
+REDACTED = "[redacted]"
+
+
 def loggable_path() -> str:
-    """The request's path, re-quoted: a decoded %0A must not start a forged log line."""
-    return quote(request.script_root + request.path, safe="/:@!$&'()*+,;=-._~")
+    """The request's path, re-quoted so a decoded %0A cannot forge a log line, without secrets."""
+    path = request.script_root + request.path
+    for name in SECRET_URL_VARIABLES:
+        secret = (request.view_args or {}).get(name)
+        if isinstance(secret, str) and secret:
+            path = path.replace(secret, REDACTED)
+    return quote(path, safe="/:@!$&'()*+,;=-._~[]")
 
 
 def _start_request() -> None:

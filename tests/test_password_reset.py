@@ -233,6 +233,24 @@ def test_the_whole_journey_ends_logged_in_with_the_new_password(
     assert not can_log_in(app, PASSWORD)
 
 
+def test_the_request_log_never_shows_the_link_s_token(
+    app: Flask, user: User, inbox: Inbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = browser(app, FIREFOX, "192.0.2.10")
+    ask(client)
+    link = received_link(inbox)
+    token = link.rsplit("/", 1)[1]
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="app.request"):
+        client.get(link)
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "app.request"]
+    assert len(lines) == 1
+    assert lines[0].startswith("GET /auth/reset-password/[redacted] 302 ")
+    assert token not in caplog.text
+
+
 def test_a_reset_ends_every_session_remember_cookie_and_api_token_and_the_link(
     app: Flask, client: FlaskClient, user: User, inbox: Inbox
 ) -> None:
