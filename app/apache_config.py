@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .api.errors import error_response
 from .errors import MESSAGES
+from .logs import secret_url_prefixes
 from .security_headers import apache_headers
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +74,8 @@ class VhostSettings:
     max_body: int = 1024 * 1024
     # (status, JSON body) of the errors Apache itself answers under /api.
     api_errors: tuple[tuple[int, str], ...] = ()
+    # Paths whose URLs hold a secret: the access log leaves them out.
+    secret_paths: tuple[str, ...] = ()
 
     @property
     def template(self) -> str:
@@ -80,12 +83,14 @@ class VhostSettings:
 
 
 def _templates() -> Environment:
-    return Environment(
+    environment = Environment(
         loader=FileSystemLoader(TEMPLATES),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # Apache configuration, not HTML
     )
+    environment.filters["regex_escape"] = re.escape
+    return environment
 
 
 def render_vhost(settings: VhostSettings) -> str:
@@ -351,5 +356,6 @@ def settings_from_options(
         # One fact in one place: the body limit the app enforces, from its config.
         max_body=int(current_app.config["MAX_CONTENT_LENGTH"]),
         api_errors=api_error_documents(),
+        secret_paths=secret_url_prefixes(current_app),
         **paths_and_numbers,
     )

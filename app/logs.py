@@ -75,6 +75,19 @@ SECRET_URL_VARIABLES = ("token",)
 REDACTED = "[redacted]"
 
 
+def secret_url_prefixes(app: Flask) -> tuple[str, ...]:
+    """The paths under which a URL holds a secret, e.g. ``/auth/reset-password/``.
+
+    Apache's access log leaves these requests' paths out (``flask apache-config``).
+    """
+    prefixes = {
+        rule.rule.split("<", 1)[0]
+        for rule in app.url_map.iter_rules()
+        if rule.arguments & set(SECRET_URL_VARIABLES)
+    }
+    return tuple(sorted(prefixes))
+
+
 def loggable_path() -> str:
     """The request's path, re-quoted so a decoded %0A cannot forge a log line, without secrets."""
     path = request.script_root + request.path
