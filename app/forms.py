@@ -136,3 +136,19 @@ class AccountDeletionForm(FlaskForm):
         "Type your username to confirm",
         validators=[DataRequired(), Length(max=rules.USERNAME_MAX)],
     )
+
+
+class EmailChangeForm(FlaskForm):
+    # Named apart from the password form's fields: both forms are on one page.
+    email_current_password = PasswordField(
+        "Current password", validators=[DataRequired(), Length(max=rules.PASSWORD_MAX)]
+    )
+    new_email = EmailField(
+        "New email address",
+        validators=[
+            DataRequired(),
+            Length(max=rules.EMAIL_MAX),
+            Follows(rules.email_error, "Invalid email address."),
+        ],
+        description="We send a link to it; your address changes when you follow the link.",
+    )
