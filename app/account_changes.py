@@ -135,9 +135,10 @@ def confirm_email_change(token: str) -> tuple[User, str, Notice]:
     if User.email_taken(address) and user.email != address:
         raise AddressTaken
     old_address = user.email
-    user.email = address
-    user.revoke_credentials()
     try:
+        # Revoking loads the tokens, a query that would flush the new address early.
+        user.revoke_credentials()
+        user.email = address
         db.session.commit()
     except IntegrityError:
         # Another account confirmed the same address between the check and now.

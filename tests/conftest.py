@@ -26,6 +26,7 @@ from tests.helpers import (
     empty_tables,
     make_user,
 )
+from tests.smtp_server import Inbox, SmtpServer
 
 
 @pytest.fixture(autouse=True)
@@ -92,3 +93,25 @@ def token(client: FlaskClient, user: User) -> str:
     response = client.post("/api/tokens", headers=basic_auth("alice"))
     assert response.status_code == 201, response.get_json()
     return response.get_json()["token"]
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server on 127.0.0.1 for the whole run (aiosmtpd)."""
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def inbox(smtp_server: SmtpServer) -> Inbox:
+    """What ``smtp_server`` received during this test."""
+    smtp_server.inbox.clear()
+    return smtp_server.inbox
+
+
+@pytest.fixture
+def mailbox(app: Flask, smtp_server: SmtpServer, inbox: Inbox) -> Inbox:
+    """``app`` sends its mail to ``smtp_server``; what it sent during this test."""
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port, MAIL_USE_TLS=False)
+    return inbox
