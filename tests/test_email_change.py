@@ -275,6 +275,13 @@ def test_a_notice_to_the_old_address_that_fails_does_not_undo_the_change(
 # --- Links that cannot be used ------------------------------------------------------------------
 
 
+def swap_case(token: str, index: int) -> str:
+    """``token`` with one letter changed (digits and punctuation become a letter)."""
+    char = token[index]
+    changed = char.swapcase() if char.isalpha() else "x"
+    return token[:index] + changed + token[index + 1 :]
+
+
 def assert_refused(response, status: int, title: str) -> None:
     assert response.status_code == status
     page = text(response)
@@ -333,7 +340,8 @@ def test_a_newer_request_or_a_password_change_ends_the_link(
     "spoil",
     [
         lambda link: link[:-3],
-        lambda link: link[:-1] + ("A" if link[-1] != "A" else "B"),
+        # A character inside the payload: the last one of a signature may carry unused bits.
+        lambda link: CONFIRM + swap_case(link.removeprefix(CONFIRM), 10),
         lambda link: CONFIRM + "not-a-token",
     ],
 )
