@@ -34,6 +34,10 @@ class Notice(Enum):
     OFF = "off"
 
 
+# What a person is told of an address another account has, as at registration.
+ADDRESS_TAKEN = "An account with that email already exists."
+
+
 class AddressTaken(Exception):
     """Another account has the address (now): nothing was changed."""
 

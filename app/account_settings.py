@@ -34,6 +34,7 @@ from werkzeug.wrappers import Response
 
 from . import login_throttle, mail
 from .account_changes import (
+    ADDRESS_TAKEN,
     AddressTaken,
     Notice,
     change_password,
@@ -55,7 +56,6 @@ from .validation import confirms_username, password_change_problem
 bp = Blueprint("settings", __name__, url_prefix="/account")
 
 WRONG_PASSWORD = "Wrong password."
-ADDRESS_TAKEN = "An account with that email already exists."
 NOTHING_CHANGED = "Nothing was changed."
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import listings, login_throttle, mail
 from ..account_changes import (
+    ADDRESS_TAKEN,
     change_password,
     delete_account,
     email_change_problem,
@@ -38,7 +39,6 @@ from .schemas import (
 )
 
 EMAIL_CHANGES_OFF = "Email changes are off on this site: it sends no mail to confirm them."
-TAKEN = "An account with that email already exists."
 
 
 def _get_user_or_404(user_id: int) -> User:
@@ -174,7 +174,7 @@ def _start_email_change(
     if problem:
         raise ApiError(400, "The request body is invalid.", {"email": [problem]})
     if User.email_taken(address):
-        raise ApiError(409, "An account with that email already exists.", {"email": [TAKEN]})
+        raise ApiError(409, ADDRESS_TAKEN, {"email": [ADDRESS_TAKEN]})
     started = start_email_change(user, address)
     if started is None:
         raise ApiError(503, mail.FAILURE_MESSAGE)
