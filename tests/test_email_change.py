@@ -472,7 +472,7 @@ def test_two_accounts_confirming_one_address_at_once_end_with_one_owner(
     at_once = db.engine.dialect.name != "sqlite"
     barrier = threading.Barrier(2)
     checked = threading.Barrier(2)
-    real_check = User.email_taken.__func__  # type: ignore[attr-defined]
+    real_check = User.email_taken.__func__
 
     def check_then_wait(cls: type[User], email: str) -> bool:
         taken = real_check(cls, email)
