@@ -1,9 +1,14 @@
-"""The logged-in user's account settings: password, sessions, API tokens, deleting the account.
+"""The logged-in user's account settings: password, email, sessions, API tokens, deletion.
 
 Every action is a POST form with a CSRF token that answers with a flash message
 and works without JavaScript. Forms that ask for the password count against the
 same limits as log-ins (``password_guesses`` per client, ``login_throttle`` per
 account), so a session left open cannot be used to guess the password.
+
+An email change is confirmed through a link mailed to the new address
+(``/account/email/confirm/<token>``), which needs no log-in: the link proves
+the new address is the person's, and the password was checked when the change
+was asked for. Without MAIL_ENABLED the form is absent and its routes are 404.
 """
 
 from __future__ import annotations
@@ -27,10 +32,22 @@ from flask_login import COOKIE_NAME, current_user, login_required, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
-from . import login_throttle
-from .account_changes import change_password, delete_account
+from . import login_throttle, mail
+from .account_changes import (
+    ADDRESS_TAKEN,
+    AddressTaken,
+    Notice,
+    change_password,
+    confirm_email_change,
+    delete_account,
+    email_change_problem,
+    mail_enabled,
+    pending_email_change,
+    start_email_change,
+)
+from .account_links import LinkRefused
 from .extensions import db
-from .forms import AccountDeletionForm, PasswordChangeForm, TokenForm
+from .forms import AccountDeletionForm, EmailChangeForm, PasswordChangeForm, TokenForm
 from .login_sessions import log_in
 from .models import ApiToken, User
 from .rate_limits import password_guesses
@@ -39,6 +56,7 @@ from .validation import confirms_username, password_change_problem
 bp = Blueprint("settings", __name__, url_prefix="/account")
 
 WRONG_PASSWORD = "Wrong password."
+NOTHING_CHANGED = "Nothing was changed."
 
 
 def init_app(app: Flask) -> None:
@@ -55,6 +73,7 @@ def _page(status: int = 200, **forms: FlaskForm) -> Response:
     tokens = db.session.scalars(ApiToken.active_of(_me().id)).all()
     context: dict[str, Any] = {
         "password_form": PasswordChangeForm(formdata=None),
+        "email_form": EmailChangeForm(formdata=None) if mail_enabled() else None,
         "token_form": TokenForm(formdata=None),
         "delete_form": AccountDeletionForm(formdata=None),
         "tokens": tokens,
@@ -117,14 +136,152 @@ def password() -> Response:
         form.new_password.errors = [*form.new_password.errors, problem]
         return _page(password_form=form)
     user = _me()
-    change_password(user, new_password)
+    notice = change_password(user, new_password)
     _log_this_browser_in_again(user)
     flash(
         "Your password was changed. Every other browser was logged out and your API "
         "tokens were revoked.",
         "success",
     )
+    if notice is Notice.FAILED:
+        flash(
+            f"We could not send the notice of this change to {user.email}; the new "
+            "password is in place all the same.",
+            "error",
+        )
     return redirect(url_for("settings.index"))
+
+
+@bp.post("/email")
+@login_required
+@password_guesses
+def email() -> Response:
+    """Ask to change the email address: a confirmation link goes to the new one."""
+    if not mail_enabled():
+        abort(404)
+    form = EmailChangeForm()
+    if not form.validate_on_submit():
+        return _page(email_form=form)
+    refused = _confirm_password(form, "email_current_password", "email_form")
+    if refused is not None:
+        return refused
+    user = _me()
+    new_address = form.new_email.data or ""
+    problem = email_change_problem(user, new_address)
+    if problem is None and User.email_taken(new_address):
+        problem = ADDRESS_TAKEN
+    if problem:
+        form.new_email.errors = [*form.new_email.errors, problem]
+        return _page(email_form=form)
+    started = start_email_change(user, new_address)
+    if started is None:
+        flash(mail.FAILURE_MESSAGE, "error")
+        return redirect(url_for("settings.index"))
+    deadline = started.expires_at.strftime("%d %b %Y %H:%M")
+    flash(
+        f"We sent a link to {started.new_address}. Your address changes when you follow "
+        f"it (before {deadline} UTC); until then it stays {user.email}.",
+        "success",
+    )
+    return redirect(url_for("settings.index"))
+
+
+def _refused_link(title: str, message: str, status: int) -> Response:
+    page = render_template("settings/email_link_refused.html", title=title, message=message)
+    return make_response(page, status)
+
+
+def _link_refusal(refused: LinkRefused) -> Response:
+    """The page for a link that cannot be used: why (not whose), and that nothing changed."""
+    if refused.reason == LinkRefused.EXPIRED:
+        return _refused_link(
+            "This link has expired",
+            "Links to confirm a new email address work for a limited time, and this one's "
+            f"is over. Ask for a new one on your account settings page. {NOTHING_CHANGED}",
+            410,
+        )
+    if refused.reason == LinkRefused.USED:
+        return _refused_link(
+            "This link no longer works",
+            "It was used already, or replaced: asking for another change, or changing the "
+            f"password, ends the links sent before. {NOTHING_CHANGED}",
+            410,
+        )
+    return _refused_link(
+        "This link is not valid",
+        "It may have been cut short or changed on its way: copy the whole link from the "
+        f"mail, or ask for a new one on your account settings page. {NOTHING_CHANGED}",
+        400,
+    )
+
+
+def _someone_elses_link() -> Response:
+    return _refused_link(
+        "This link is for another account",
+        "You are logged in to another account than the one this link was sent for. Log "
+        f"out, then follow the link again. {NOTHING_CHANGED}",
+        403,
+    )
+
+
+@bp.route("/email/confirm/<token>", methods=["GET", "POST"])
+def email_confirm(token: str) -> Response:
+    """Confirm a new email address from the mailed link: a page with a button, then the change.
+
+    GET changes nothing (mail scanners open links before people do); the
+    button POSTs with a CSRF token. No log-in is needed (see the module
+    docstring), but a browser logged in to another account is refused, so
+    that nobody confirms a change to an account they are not looking at.
+    """
+    if not mail_enabled():
+        abort(404)
+    try:
+        link = pending_email_change(token)
+    except LinkRefused as refused:
+        return _link_refusal(refused)
+    if current_user.is_authenticated and _me().id != link.user.id:
+        return _someone_elses_link()
+    if request.method == "GET":
+        page = render_template(
+            "settings/email_confirm.html",
+            username=link.user.username,
+            new_address=link.data.get("email", ""),
+        )
+        return make_response(page)
+    was_logged_in = current_user.is_authenticated
+    try:
+        user, old_address, notice = confirm_email_change(token)
+    except LinkRefused as refused:
+        return _link_refusal(refused)
+    except AddressTaken:
+        return _refused_link(
+            "That address is taken now",
+            "Another account uses this email address since the link was sent, so it cannot "
+            f"be yours as well. {NOTHING_CHANGED}",
+            409,
+        )
+    if was_logged_in:
+        _log_this_browser_in_again(user)
+        flash(
+            f"Your email address is now {user.email}. Every other browser was logged out "
+            "and your API tokens were revoked.",
+            "success",
+        )
+        target = url_for("settings.index")
+    else:
+        flash(
+            f"Your email address is now {user.email}. Every browser was logged out and your "
+            "API tokens were revoked: log in again.",
+            "success",
+        )
+        target = url_for("accounts.login")
+    if notice is Notice.FAILED:
+        flash(
+            f"We could not send the notice of this change to {old_address}; the new address "
+            "is in place all the same.",
+            "error",
+        )
+    return redirect(target)
 
 
 @bp.post("/sessions")

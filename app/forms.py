@@ -34,6 +34,19 @@ class Follows:
             raise ValidationError(self.message or problem)
 
 
+def email_field(label: str, description: str = "") -> EmailField:
+    """An email address field checked with the API's rule (``validation.email_error``)."""
+    return EmailField(
+        label,
+        validators=[
+            DataRequired(),
+            Length(max=rules.EMAIL_MAX),
+            Follows(rules.email_error, "Invalid email address."),
+        ],
+        description=description,
+    )
+
+
 class LoginForm(FlaskForm):
     login = StringField(
         "Username or email", validators=[DataRequired(), Length(max=rules.EMAIL_MAX)]
@@ -53,14 +66,7 @@ class RegistrationForm(FlaskForm):
         ],
         description=USERNAME_HELP,
     )
-    email = EmailField(
-        "Email",
-        validators=[
-            DataRequired(),
-            Length(max=rules.EMAIL_MAX),
-            Follows(rules.email_error, "Invalid email address."),
-        ],
-    )
+    email = email_field("Email")
     password = PasswordField(
         "Password",
         validators=[DataRequired(), Length(min=rules.PASSWORD_MIN, max=rules.PASSWORD_MAX)],
@@ -139,15 +145,7 @@ class AccountDeletionForm(FlaskForm):
 
 
 class ResetRequestForm(FlaskForm):
-    email = EmailField(
-        "Email",
-        validators=[
-            DataRequired(),
-            Length(max=rules.EMAIL_MAX),
-            Follows(rules.email_error, "Invalid email address."),
-        ],
-        description="The address of your account.",
-    )
+    email = email_field("Email", "The address of your account.")
 
 
 class NewPasswordForm(FlaskForm):
@@ -159,4 +157,15 @@ class NewPasswordForm(FlaskForm):
     confirm = PasswordField(
         "Repeat new password",
         validators=[DataRequired(), EqualTo("new_password", message="The passwords differ.")],
+    )
+
+
+class EmailChangeForm(FlaskForm):
+    # Named apart from the password form's fields: both forms are on one page.
+    email_current_password = PasswordField(
+        "Current password", validators=[DataRequired(), Length(max=rules.PASSWORD_MAX)]
+    )
+    new_email = email_field(
+        "New email address",
+        "We send a link to it; your address changes when you follow the link.",
     )

@@ -110,3 +110,10 @@ def inbox(smtp_server: SmtpServer) -> Inbox:
     """What ``smtp_server`` received during this test."""
     smtp_server.inbox.clear()
     return smtp_server.inbox
+
+
+@pytest.fixture
+def mailbox(app: Flask, smtp_server: SmtpServer, inbox: Inbox) -> Inbox:
+    """``app`` sends its mail to ``smtp_server``; what it sent during this test."""
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port, MAIL_USE_TLS=False)
+    return inbox

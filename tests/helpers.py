@@ -16,12 +16,14 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, delete, inspect
 from sqlalchemy import text as sql
 
 from app.extensions import db
 from app.models import User
+from tests.smtp_server import Inbox, free_port
 
 PROJECT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
@@ -191,15 +193,6 @@ def redis_up() -> bool:
     return True
 
 
-def links_in(message: EmailMessage, public_url: str) -> list[str]:
-    """The site's links in a mail's text part: each URL under ``public_url``, without it."""
-    part = message.get_body(preferencelist=("plain",))
-    assert part is not None, "the message has no text part"
-    body = part.get_content()
-    base = public_url.rstrip("/")
-    return [url.removeprefix(base) for url in re.findall(re.escape(base) + r"/\S+", body)]
-
-
 def wait_for_mail(inbox, count: int = 1, timeout: float = 10.0) -> list:
     """The messages ``inbox`` (tests/smtp_server.py) holds once it has ``count`` of them."""
     deadline = time.monotonic() + timeout
@@ -207,3 +200,38 @@ def wait_for_mail(inbox, count: int = 1, timeout: float = 10.0) -> list:
         assert time.monotonic() < deadline, f"{len(inbox.messages())} of {count} mails arrived"
         time.sleep(0.02)
     return inbox.messages()
+
+
+def mail_text(message: EmailMessage) -> str:
+    """The plain-text part of a mail."""
+    part = message.get_body(("plain",))
+    assert part is not None, "the mail has no text part"
+    return str(part.get_content())
+
+
+def mails_to(inbox: Inbox, address: str) -> list[EmailMessage]:
+    """The messages ``inbox`` received for ``address``, oldest first."""
+    return [received.message for received in inbox.messages() if received.rcpt_tos == [address]]
+
+
+def link_in(message: EmailMessage, public_url: str, path_prefix: str) -> str:
+    """The site path of the one link under ``path_prefix`` in a mail, as a test client wants it.
+
+    The text and the HTML part must carry the same link.
+    """
+    html = message.get_body(("html",))
+    assert html is not None, "the mail has no HTML part"
+    links = set()
+    for content in (mail_text(message), str(html.get_content())):
+        links |= {
+            link.removeprefix(public_url)
+            for link in re.findall(r"https?://[^\s\"<>]+", content)
+            if link.removeprefix(public_url).startswith(path_prefix)
+        }
+    assert len(links) == 1, f"expected one link under {path_prefix}, found {links}"
+    return links.pop()
+
+
+def refuse_mail(app: Flask) -> None:
+    """Point ``app`` at a port where nothing listens: every send fails at once."""
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), MAIL_USE_TLS=False)

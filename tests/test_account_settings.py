@@ -87,7 +87,9 @@ def test_the_settings_page_has_every_section_and_says_what_deletion_removes(
     assert "<script" not in page
 
 
-@pytest.mark.parametrize("action", ["password", "sessions", "tokens", "tokens/1/revoke", "delete"])
+@pytest.mark.parametrize(
+    "action", ["password", "email", "sessions", "tokens", "tokens/1/revoke", "delete"]
+)
 def test_every_settings_form_needs_its_csrf_token(
     app: Flask, site: SiteSession, user: User, action: str
 ) -> None:
@@ -100,6 +102,8 @@ def test_every_settings_form_needs_its_csrf_token(
         "label": "x",
         "password": PASSWORD,
         "username": "alice",
+        "email_current_password": PASSWORD,
+        "new_email": "alice.new@example.org",
     }
 
     response = site.client.post(f"/account/{action}", data=data)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -89,18 +92,23 @@ document.addEventListener("securitypolicyviolation", (event) => {
   );
 });
 """
-ERROR_STATUS_CONSOLE_ERROR = "Failed to load resource: the server responded with a status of 4"
+FAILED_LOAD_CONSOLE_ERROR = "Failed to load resource: the server responded with a status of"
 
 
 @contextmanager
 def browser_page(
-    base_url: str, not_found: tuple[str, ...] = (), **context_options: object
+    base_url: str,
+    not_found: tuple[str, ...] = (),
+    refused: Mapping[str, int] | None = None,
+    **context_options: object,
 ) -> Iterator:
     """A Chromium page whose relative URLs resolve against ``base_url``.
 
     Fails the test if the page logged a console error (a missing asset, a
     script error) or the browser reported a Content Security Policy violation.
-    The error status (404, 410...) of the pages in ``not_found`` (visited on purpose) is expected.
+    The 404 status of the pages in ``not_found`` (visited on purpose) is expected,
+    and so is the status ``refused`` gives for each of its pages (read when the
+    error is logged, so a test may add a page it learns of on the way).
     """
     _require_browser()
     from playwright.sync_api import sync_playwright
@@ -118,8 +126,12 @@ def browser_page(
         def on_console(message) -> None:
             if message.type != "error":
                 return
-            expected = message.text.startswith(ERROR_STATUS_CONSOLE_ERROR) and any(
-                message.location.get("url", "").endswith(path) for path in not_found
+            url = message.location.get("url", "")
+            expected_statuses = {path: 404 for path in not_found} | dict(refused or {})
+            expected = any(
+                url.endswith(path)
+                and message.text.startswith(f"{FAILED_LOAD_CONSOLE_ERROR} {status}")
+                for path, status in expected_statuses.items()
             )
             if not expected:
                 errors.append(message.text)
@@ -236,10 +248,10 @@ def test_forgot_password_request_the_mail_follow_the_link_and_land_logged_in(
     """The "Forgot password?" journey, with the link read from the mail the server received."""
     from playwright.sync_api import expect
 
-    from tests.helpers import links_in, wait_for_mail
+    from tests.helpers import link_in, wait_for_mail
 
     username, old, new = "forgetful", "a long enough passphrase", "another long passphrase"
-    with browser_page(mailing_live_server, not_found=("/auth/reset-password",)) as page:
+    with browser_page(mailing_live_server, refused={"/auth/reset-password": 410}) as page:
         page.goto("/auth/register")
         page.get_by_label("Username").fill(username)
         page.get_by_label("Email").fill(f"{username}@example.com")
@@ -257,7 +269,7 @@ def test_forgot_password_request_the_mail_follow_the_link_and_land_logged_in(
 
         [received] = wait_for_mail(inbox)
         assert received.rcpt_tos == [f"{username}@example.com"]
-        [link] = links_in(received.message, mailing_live_server)
+        link = link_in(received.message, mailing_live_server, "/auth/reset-password/")
         page.goto(link)
         # The token is gone from the address bar before the form shows.
         expect(page).to_have_url(f"{mailing_live_server}/auth/reset-password")
@@ -271,6 +283,45 @@ def test_forgot_password_request_the_mail_follow_the_link_and_land_logged_in(
         # The link worked once.
         page.goto(link)
         expect(page.get_by_role("heading", name="This link is no longer valid")).to_be_visible()
+
+
+def test_change_the_email_address_through_the_mailed_link(live_server: str, tmp_path: Path) -> None:
+    """The email change journey; its pages, and a refused link's, pass the policy too."""
+    from playwright.sync_api import expect
+
+    from tests.helpers import link_in
+
+    username, password = "moving_user", "a long enough passphrase"
+    refused: dict[str, int] = {}
+    with browser_page(live_server, refused=refused) as page:
+        page.goto("/auth/register")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Email").fill(f"{username}@example.com")
+        page.get_by_label("Password", exact=True).fill(password)
+        page.get_by_label("Repeat password").fill(password)
+        page.get_by_role("button", name="Create account").click()
+        page.goto("/account")
+        section = page.locator("section", has=page.get_by_role("heading", name="Change email"))
+        section.get_by_label("Current password").fill(password)
+        section.get_by_label("New email address").fill("moved@example.org")
+        section.get_by_role("button", name="Send the confirmation link").click()
+        expect(page.get_by_text("We sent a link to moved@example.org.")).to_be_visible()
+
+        [mail_file] = (tmp_path / "mail").glob("*.eml")
+        message = message_from_bytes(mail_file.read_bytes(), policy=default)
+        assert isinstance(message, EmailMessage)
+        # Development's links point at its usual address; this server has another port.
+        link = link_in(message, "http://127.0.0.1:5000", "/account/email/confirm/")
+        page.goto(link)
+        page.get_by_role("button", name="Confirm the new address").click()
+        expect(page.get_by_text("Your email address is now moved@example.org.")).to_be_visible()
+        expect(page.locator(".nav-user")).to_have_text(username)
+
+        refused[link] = 410
+        response = page.goto(link)
+        assert response is not None
+        assert response.status == 410
+        expect(page.get_by_role("heading", name="This link no longer works")).to_be_visible()
 
 
 def test_the_site_is_usable_on_a_phone_sized_screen(page) -> None:

@@ -27,7 +27,7 @@ from tests.helpers import (
     bearer,
     empty_tables,
     fresh,
-    links_in,
+    link_in,
     make_user,
     text,
     wait_for_mail,
@@ -85,9 +85,7 @@ def ask(client: FlaskClient, address: str = "alice@example.com"):
 def received_link(inbox: Inbox, count: int = 1) -> str:
     """The reset link (its path) in the ``count``-th mail, once it arrived."""
     message = wait_for_mail(inbox, count)[count - 1].message
-    links = [path for path in links_in(message, PUBLIC_URL) if path.startswith(FORM + "/")]
-    assert len(links) == 1, links
-    return links[0]
+    return link_in(message, PUBLIC_URL, FORM + "/")
 
 
 def choose(client: FlaskClient, new: str = NEW_PASSWORD, confirm: str | None = None):

@@ -35,6 +35,10 @@ ERRORS = {
     413: ("PayloadTooLarge", "The request body is larger than the server accepts."),
     415: ("UnsupportedMediaType", "The request body is not JSON."),
     429: ("TooManyRequests", "Rate limit reached; retry after the Retry-After delay."),
+    503: (
+        "ServiceUnavailable",
+        "A mail the operation sends could not be sent: nothing changed; try again later.",
+    ),
 }
 SECURITY_SCHEMES = {"bearer": "bearerAuth", "basic": "basicAuth"}
 # <converter(arguments):name> or <name> in a Werkzeug rule.

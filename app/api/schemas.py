@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates,
+    validates_schema,
+)
 
+from ..account_changes import Notice
 from ..validation import (
     BODY_MAX,
     DEFAULT_TOKEN_LABEL,
@@ -251,16 +261,79 @@ class TokenPageSchema(_PageSchema):
     items = fields.List(fields.Nested(TokenInfoSchema), required=True)
 
 
-class PasswordChangeSchema(Schema):
-    """Your current password, and the new one (at least as long as at registration)."""
+class MeUpdateSchema(Schema):
+    """Your current password, and either a new password or a new email address."""
+
+    # Added to the document's schema: exactly one of the two changes per request.
+    openapi_extra = {"oneOf": [{"required": ["new_password"]}, {"required": ["email"]}]}
 
     current_password = fields.String(
         required=True, load_only=True, validate=validate.Length(min=1, max=PASSWORD_MAX)
     )
     new_password = fields.String(
-        required=True,
         load_only=True,
         validate=validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX),
+        metadata={"description": "Change the password (at least as long as at registration)."},
+    )
+    email = fields.String(
+        load_only=True,
+        validate=validate.Length(max=EMAIL_MAX),
+        metadata={
+            "format": "email",
+            "pattern": email_pattern(),
+            "example": "ada@example.org",
+            "description": "Change the email address: a link to confirm it is mailed to it.",
+        },
+    )
+
+    @validates("email")
+    def _valid_email(self, value: str, **kwargs: Any) -> None:
+        problem = email_error(value)
+        if problem:
+            raise ValidationError(problem)
+
+    @validates_schema
+    def _one_change(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "new_password" in data and "email" in data:
+            # A password change ends every emailed link, the new confirmation's too.
+            raise ValidationError(
+                "Change the password and the email address in separate requests.", "email"
+            )
+        if "new_password" not in data and "email" not in data:
+            raise ValidationError(
+                "Give new_password to change the password, or email to change the address.",
+                "new_password",
+            )
+
+    @post_load
+    def _normalise(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if "email" in data:
+            data["email"] = normalize_email(data["email"])
+        return data
+
+
+class PasswordChangedSchema(MeSchema):
+    """You, after the password change."""
+
+    notice = fields.String(
+        required=True,
+        validate=validate.OneOf([notice.value for notice in Notice]),
+        metadata={
+            "description": "The mail telling your address of the change: sent; failed (the "
+            "mail server did not take it; the password is changed all the same); off (this "
+            "site sends no mail)."
+        },
+    )
+
+
+class EmailChangeStartedSchema(MeSchema):
+    """You, unchanged, and the address waiting for confirmation."""
+
+    pending_email = fields.String(
+        required=True, metadata={"description": "Where the confirmation link was sent."}
+    )
+    link_expires_at = fields.AwareDateTime(
+        required=True, metadata={"description": "The link works once, until then."}
     )
 
 

@@ -7,8 +7,15 @@ from typing import Any
 from flask import url_for
 from sqlalchemy.exc import IntegrityError
 
-from .. import listings, login_throttle
-from ..account_changes import change_password, delete_account
+from .. import listings, login_throttle, mail
+from ..account_changes import (
+    ADDRESS_TAKEN,
+    change_password,
+    delete_account,
+    email_change_problem,
+    mail_enabled,
+    start_email_change,
+)
 from ..extensions import db
 from ..models import User
 from ..rate_limits import claim_account_creation, password_guesses, registrations
@@ -20,14 +27,18 @@ from .operations import Reply, created, operation
 from .pagination import page_body
 from .schemas import (
     AccountDeletionSchema,
+    EmailChangeStartedSchema,
     MeSchema,
+    MeUpdateSchema,
     PageArgsSchema,
-    PasswordChangeSchema,
+    PasswordChangedSchema,
     PostPageSchema,
     UserCreateSchema,
     UserPageSchema,
     UserSchema,
 )
+
+EMAIL_CHANGES_OFF = "Email changes are off on this site: it sends no mail to confirm them."
 
 
 def _get_user_or_404(user_id: int) -> User:
@@ -109,31 +120,70 @@ def _confirm_password(user: User, password: str, field: str) -> None:
 @bp.patch("/me")
 @operation(
     auth="bearer",
-    body=PasswordChangeSchema,
+    body=MeUpdateSchema,
     rate_limit=password_guesses,
     replies={
         200: Reply(
-            MeSchema,
+            PasswordChangedSchema,
             "The password was changed. Every token of the account, the one this "
             "request was made with included, and every site session ended: get a "
-            "new token with POST /api/tokens and the new password.",
-        )
+            "new token with POST /api/tokens and the new password. `notice` says "
+            "whether the account's address was told.",
+        ),
+        202: Reply(
+            EmailChangeStartedSchema,
+            "A link to confirm the new address was mailed to it; nothing changed yet. "
+            "When the link is followed (on the site), the address changes, the old "
+            "address is told, and every token and session of the account ends, as "
+            "after a password change. A newer request replaces the link. On a site "
+            "that sends no mail, email changes are off: 400 naming `email`.",
+        ),
     },
-    errors=(403,),
+    errors=(403, 409, 503),
 )
-def update_me(body: dict[str, str]) -> tuple[User, dict[str, str]]:
-    """Change your password; every token and session of the account ends, this token too.
+def update_me(body: dict[str, str]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Change your password, or start changing your email address.
 
-    As after a password reset, nothing issued with the old password keeps
-    working. A wrong current password is a 403 and counts as a failed log-in.
+    A password change ends every token and session of the account, this token
+    too: as after a password reset, nothing issued with the old password keeps
+    working. An email change only mails a confirmation link to the new
+    address. A wrong current password is a 403 and counts as a failed log-in.
     """
     user = current_api_user()
+    if "email" in body:
+        return _start_email_change(user, body["current_password"], body["email"])
     _confirm_password(user, body["current_password"], "current_password")
     problem = password_change_problem(body["current_password"], body["new_password"])
     if problem:
         raise ApiError(400, "The request body is invalid.", {"new_password": [problem]})
-    change_password(user, body["new_password"])
-    return user, {"Cache-Control": "no-store"}
+    notice = change_password(user, body["new_password"])
+    return {**_me_fields(user), "notice": notice.value}, 200, {"Cache-Control": "no-store"}
+
+
+def _me_fields(user: User) -> dict[str, Any]:
+    return {name: getattr(user, name) for name in MeSchema().dump_fields}
+
+
+def _start_email_change(
+    user: User, password: str, address: str
+) -> tuple[dict[str, Any], int, dict[str, str]]:
+    if not mail_enabled():
+        raise ApiError(400, EMAIL_CHANGES_OFF, {"email": [EMAIL_CHANGES_OFF]})
+    _confirm_password(user, password, "current_password")
+    problem = email_change_problem(user, address)
+    if problem:
+        raise ApiError(400, "The request body is invalid.", {"email": [problem]})
+    if User.email_taken(address):
+        raise ApiError(409, ADDRESS_TAKEN, {"email": [ADDRESS_TAKEN]})
+    started = start_email_change(user, address)
+    if started is None:
+        raise ApiError(503, mail.FAILURE_MESSAGE)
+    reply = {
+        **_me_fields(user),
+        "pending_email": started.new_address,
+        "link_expires_at": started.expires_at,
+    }
+    return reply, 202, {"Cache-Control": "no-store"}
 
 
 @bp.delete("/me")

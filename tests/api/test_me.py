@@ -1,7 +1,8 @@
-"""PATCH and DELETE /api/me: changing the password and deleting the account through the API."""
+"""PATCH and DELETE /api/me: the password, the email address and deleting the account."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -9,11 +10,31 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from app import login_throttle
+from app import login_throttle, mail
 from app.extensions import db
 from app.models import ApiToken, Post, User
-from tests.api.helpers import assert_json_error, create_post, field_errors, get_token, new_user_body
-from tests.helpers import PASSWORD, SiteSession, basic_auth, bearer, fresh, make_user
+from tests.api.helpers import (
+    assert_json_error,
+    aware,
+    create_post,
+    field_errors,
+    get_token,
+    new_user_body,
+)
+from tests.helpers import (
+    PASSWORD,
+    SiteSession,
+    basic_auth,
+    bearer,
+    csrf_token_from,
+    fresh,
+    link_in,
+    mails_to,
+    make_user,
+    refuse_mail,
+    text,
+)
+from tests.smtp_server import Inbox
 from tests.test_accounts import is_logged_in
 
 pytestmark = pytest.mark.db
@@ -238,3 +259,132 @@ def test_a_new_account_with_the_freed_name_sees_nothing_of_the_old_one(
 
     assert client.get(f"/api/users/{me['id']}/posts").get_json()["items"] == []
     assert client.get("/api/tokens", headers=bearer(new_token)).get_json()["total"] == 1
+
+
+# --- PATCH /api/me: notices and the email address -----------------------------------------------
+
+
+def move(address: str = "alice.new@example.org", current: str = PASSWORD) -> dict[str, str]:
+    return {"current_password": current, "email": address}
+
+
+def test_a_password_change_says_whether_the_address_was_told(
+    app: Flask, client: FlaskClient, user: User, mailbox: Inbox
+) -> None:
+    app.config["RATELIMIT_LOGIN"] = "20 per minute"
+    response = client.patch("/api/me", json=change(), headers=bearer(get_token(client, "alice")))
+
+    assert response.status_code == 200
+    assert response.get_json()["notice"] == "sent"
+    [notice] = mails_to(mailbox, "alice@example.com")
+    assert notice["Subject"] == "Your password was changed"
+
+    refuse_mail(app)
+    token = get_token(client, "alice", NEW_PASSWORD)
+    failed = client.patch("/api/me", json=change(NEW_PASSWORD, PASSWORD), headers=bearer(token))
+
+    assert failed.status_code == 200
+    assert failed.get_json()["notice"] == "failed"
+    # The change stands all the same.
+    assert get_token(client, "alice", PASSWORD)
+
+    app.config["MAIL_ENABLED"] = False
+    token = get_token(client, "alice", PASSWORD)
+    off = client.patch("/api/me", json=change(), headers=bearer(token))
+
+    assert off.get_json()["notice"] == "off"
+    assert len(mailbox.messages()) == 1
+
+
+def test_asking_for_a_new_address_is_202_and_changes_nothing_until_the_link_is_followed(
+    app: Flask, client: FlaskClient, user: User, token: str, mailbox: Inbox
+) -> None:
+    response = client.patch("/api/me", json=move("Alice.New@Example.ORG"), headers=bearer(token))
+
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["email"] == "alice@example.com"
+    assert body["pending_email"] == "alice.new@example.org"
+    assert aware(body["link_expires_at"]) > datetime.now(UTC) + timedelta(hours=23)
+    assert response.headers["Cache-Control"] == "no-store"
+    assert client.get("/api/me", headers=bearer(token)).get_json()["email"] == "alice@example.com"
+    [message] = mails_to(mailbox, "alice.new@example.org")
+    link = link_in(message, app.config["PUBLIC_URL"], "/account/email/confirm/")
+
+    # Followed in a browser that is not logged in.
+    browser = app.test_client()
+    page = browser.get(link)
+    browser.post(link, data={"csrf_token": csrf_token_from(text(page))})
+
+    assert_json_error(client.get("/api/me", headers=bearer(token)), 401)
+    fresh_token = get_token(client, "alice.new@example.org")
+    assert client.get("/api/me", headers=bearer(fresh_token)).get_json()["email"] == (
+        "alice.new@example.org"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        (move(current="not my password"), 403, "current_password"),
+        (move("bob@example.com"), 409, "email"),
+        (move("ALICE@example.com"), 400, "email"),
+        (move("not an address"), 400, "email"),
+        (move("someone@host.test"), 400, "email"),
+        ({"email": "alice.new@example.org"}, 400, "current_password"),
+    ],
+)
+def test_a_refused_address_change_names_the_field_and_sends_nothing(
+    client: FlaskClient,
+    bob: User,
+    token: str,
+    mailbox: Inbox,
+    body: dict[str, str],
+    status: int,
+    field: str,
+) -> None:
+    response = client.patch("/api/me", json=body, headers=bearer(token))
+
+    assert set(assert_json_error(response, status)["errors"]) == {field}
+    assert mailbox.messages() == []
+
+
+def test_a_link_that_cannot_be_sent_is_503_and_withdrawn(
+    app: Flask, client: FlaskClient, user: User, token: str
+) -> None:
+    refuse_mail(app)
+
+    response = client.patch("/api/me", json=move(), headers=bearer(token))
+
+    body = assert_json_error(response, 503)
+    assert body["message"] == mail.FAILURE_MESSAGE
+    fresh()
+    assert db.session.get(User, user.id).email_change_nonce is None
+    assert client.get("/api/me", headers=bearer(token)).status_code == 200
+
+
+def test_without_mail_an_address_change_is_400_saying_email_changes_are_off(
+    app: Flask, client: FlaskClient, user: User, token: str, mailbox: Inbox
+) -> None:
+    app.config["MAIL_ENABLED"] = False
+
+    response = client.patch("/api/me", json=move(), headers=bearer(token))
+
+    body = field_errors(response)
+    assert body == {
+        "email": ["Email changes are off on this site: it sends no mail to confirm them."]
+    }
+    assert mailbox.messages() == []
+
+
+def test_an_address_change_counts_as_a_password_guess(
+    app: Flask, client: FlaskClient, token: str, mailbox: Inbox
+) -> None:
+    app.config["RATELIMIT_LOGIN"] = "2 per minute"
+    statuses = [
+        client.patch("/api/me", json=move(current="guess"), headers=bearer(token)).status_code
+        for _ in range(3)
+    ]
+
+    assert statuses == [403, 403, 429]
+    assert mailbox.messages() == []

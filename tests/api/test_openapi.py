@@ -23,6 +23,7 @@ from app.models import MAX_ID, User
 from app.validation import email_error, email_pattern, text_pattern, text_problem
 from tests.api.helpers import create_post, get_token, new_user_body
 from tests.helpers import PASSWORD, basic_auth, bearer, make_user, skip_or_fail
+from tests.smtp_server import free_port
 
 try:
     import schemathesis
@@ -338,6 +339,15 @@ def test_documented_response_codes_are_exactly_those_the_api_answers_with(
     call(client, "delete", f"/api/tokens/{alices}", headers=carol_auth)
     call(client, "delete", f"/api/tokens/{spare}")
 
+    move = {"current_password": PASSWORD, "email": "carol.new@example.com"}
+    call(client, "patch", "/api/me", json=move, headers=carol_auth)
+    call(
+        client, "patch", "/api/me", json={**move, "email": "alice@example.com"}, headers=carol_auth
+    )
+    # A mail server that refuses the connection: the link cannot be sent.
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), MAIL_USE_TLS=False)
+    call(client, "patch", "/api/me", json=move, headers=carol_auth)
+    app.config["MAIL_SERVER"] = None
     change = {"current_password": PASSWORD, "new_password": "another long passphrase"}
     call(client, "patch", "/api/me", json={**change, "new_password": "short"}, headers=carol_auth)
     call(
