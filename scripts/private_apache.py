@@ -48,6 +48,7 @@ MODULES_NEEDED = [
     "ssl",
     "wsgi",
     "reqtimeout",
+    "setenvif",
 ]
 # Seconds for request headers: short, so a test sees slow clients cut off quickly.
 HEADER_TIMEOUT = 3
@@ -175,6 +176,8 @@ class PrivateApache:
     threads: int = 5
     project: Path = PROJECT
     environment: dict[str, str] = field(default_factory=dict)
+    # An SMTP server on 127.0.0.1 to send the app's mail to; None leaves mail off.
+    mail_port: int | None = None
     root: Path = field(init=False)
     http_port: int = field(init=False, default=0)
     https_port: int = field(init=False, default=0)
@@ -246,9 +249,19 @@ class PrivateApache:
             SECRET_KEY=hashlib.sha256(str(self.root).encode()).hexdigest(),
             DATABASE_URL=f"sqlite:///{self.root}/data/app.db",
             CACHE_DIR=str(self.root / "data" / "cache"),
-            # Nothing here sends mail: the account features that need it stay off.
+            # Without a mail server the account features that need one stay off.
             MAIL_ENABLED="false",
         )
+        if self.mail_port is not None:
+            env.update(
+                MAIL_ENABLED="true",
+                MAIL_SERVER="127.0.0.1",
+                MAIL_PORT=str(self.mail_port),
+                MAIL_USE_TLS="false",
+                MAIL_DEFAULT_SENDER="Flask Site <noreply@localhost>",
+                # Links in mail point here, whatever Host a request names.
+                PUBLIC_URL=self.base_url,
+            )
         env.update(self.environment)
         return env
 

@@ -154,7 +154,7 @@ def test_the_vhost_is_hardened_on_its_own(runner: FlaskCliRunner, system_venv: P
     assert not re.search(r"^\s*WSGIChunkedRequest", conf, re.MULTILINE)
     # A touch restarts every daemon at once: one slow request must not hold them 5 s.
     assert "shutdown-timeout=2 " in conf
-    assert "a2enmod ssl wsgi headers expires deflate alias reqtimeout" in conf
+    assert "a2enmod ssl wsgi headers expires deflate alias reqtimeout setenvif" in conf
 
 
 def test_the_body_limit_is_the_apps_max_content_length(

@@ -310,8 +310,7 @@ def test_change_the_email_address_through_the_mailed_link(live_server: str, tmp_
         [mail_file] = (tmp_path / "mail").glob("*.eml")
         message = message_from_bytes(mail_file.read_bytes(), policy=default)
         assert isinstance(message, EmailMessage)
-        # Development's links point at its usual address; this server has another port.
-        link = link_in(message, "http://127.0.0.1:5000", "/account/email/confirm/")
+        link = link_in(message, live_server, "/account/email/confirm/")
         page.goto(link)
         page.get_by_role("button", name="Confirm the new address").click()
         expect(page.get_by_text("Your email address is now moved@example.org.")).to_be_visible()

@@ -19,6 +19,7 @@ from scripts.private_apache import (
     system_venv,
 )
 from tests.helpers import skip_or_fail
+from tests.smtp_server import SmtpServer
 
 
 @dataclass
@@ -79,9 +80,9 @@ def start_instance(mount: str, **options: object) -> Iterator[PrivateApache]:
 
 
 @pytest.fixture(scope="session")
-def apache() -> Iterator[PrivateApache]:
-    """The Flask-only vhost: the app at /."""
-    yield from start_instance("")
+def apache(smtp_server: SmtpServer) -> Iterator[PrivateApache]:
+    """The Flask-only vhost: the app at /, sending its mail to ``smtp_server``."""
+    yield from start_instance("", mail_port=smtp_server.port)
 
 
 @pytest.fixture(scope="session")
