@@ -73,6 +73,7 @@ RATE_LIMIT_SETTINGS = (
     "RATELIMIT_REGISTER_ATTEMPTS",
     "RATELIMIT_PASSWORD_RESET",
     "RATELIMIT_PASSWORD_RESET_ADDRESS",
+    "RATELIMIT_EMAIL_CHANGE_ADDRESS",
 )
 # The databases the app is built and tested for, and the driver each needs.
 SUPPORTED_DATABASES = {"sqlite": "pysqlite", "mysql": "pymysql", "mariadb": "pymysql"}
@@ -386,6 +387,9 @@ class BaseConfig:
         self.RATELIMIT_PASSWORD_RESET_ADDRESS = _env(
             "RATELIMIT_PASSWORD_RESET_ADDRESS", "3 per hour"
         )
+        # Links confirming an email change, per new address: a logged-in user
+        # cannot use the form to mail anyone over and over.
+        self.RATELIMIT_EMAIL_CHANGE_ADDRESS = _env("RATELIMIT_EMAIL_CHANGE_ADDRESS", "3 per hour")
 
         # Cache: one process by default, Redis when CACHE_REDIS_URL is set. The
         # Redis backend serves from the database while Redis is down.

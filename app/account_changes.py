@@ -16,11 +16,13 @@ from enum import Enum
 from flask import current_app
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from . import listings, mail
 from .account_links import Action, LinkRefused, RedeemedLink, consume, issue, redeem
 from .extensions import db
 from .models import User, utcnow
+from .rate_limits import require_mail_to
 from .validation import normalize_email
 
 
@@ -88,11 +90,13 @@ def start_email_change(user: User, new_address: str) -> EmailChangeStarted | Non
     """Mail a confirmation link to ``new_address``; None if the mail could not be sent.
 
     The caller has checked the password, ``email_change_problem`` and that the
-    address is free. Nothing changes until the link is followed
+    address is free. Past RATELIMIT_EMAIL_CHANGE_ADDRESS links to that address,
+    429 (``rate_limits.require_mail_to``). Nothing changes until the link is followed
     (``confirm_email_change``); a newer request replaces the link. When the mail
     fails, the link is withdrawn, so that "nothing was sent" is true.
     """
     address = normalize_email(new_address)
+    require_mail_to(address, "RATELIMIT_EMAIL_CHANGE_ADDRESS")
     token = issue(user, Action.EMAIL_CHANGE, email=address)
     # Stored before it is sent: a link that arrives first must already work.
     db.session.commit()
@@ -148,6 +152,10 @@ def confirm_email_change(token: str) -> tuple[User, str, Notice]:
         # Another account confirmed the same address between the check and now.
         db.session.rollback()
         raise AddressTaken from None
+    except StaleDataError:
+        # The account was deleted since the link was checked: nothing to change.
+        db.session.rollback()
+        raise LinkRefused(LinkRefused.USED) from None
     notice = _notify(
         old_address,
         "Your email address was changed",

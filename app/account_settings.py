@@ -46,6 +46,7 @@ from .account_changes import (
     start_email_change,
 )
 from .account_links import LinkRefused
+from .deleted_account import log_out_if_gone
 from .extensions import db
 from .forms import AccountDeletionForm, EmailChangeForm, PasswordChangeForm, TokenForm
 from .login_sessions import log_in
@@ -252,6 +253,8 @@ def email_confirm(token: str) -> Response:
     try:
         user, old_address, notice = confirm_email_change(token)
     except LinkRefused as refused:
+        # Refused because the account was deleted meanwhile: its browser is a visitor now.
+        log_out_if_gone()
         return _link_refusal(refused)
     except AddressTaken:
         return _refused_link(

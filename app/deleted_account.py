@@ -49,6 +49,14 @@ def deleted_mid_request(error: BaseException | None) -> bool:
     return gone
 
 
+def log_out_if_gone() -> None:
+    """Log this browser out if its account no longer exists (deleted by another request)."""
+    user_id = _acting_user_id()
+    if user_id is not None and db.session.get(User, user_id) is None:
+        session.clear()
+        logout_user()
+
+
 def answer_for_site() -> Response:
     """Log this browser out and send it to the log-in page with the reason."""
     session.clear()

@@ -38,7 +38,7 @@ from . import account_links, mail
 from .account_links import Action
 from .extensions import db
 from .models import User
-from .rate_limits import claim_reset_mail
+from .rate_limits import claim_mail_to
 from .validation import normalize_email
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ def request_link(address: str) -> None:
     whoever asks that someone else has been asking.
     """
     normalised = normalize_email(address)
-    if not claim_reset_mail(normalised):
+    if not claim_mail_to(normalised, "RATELIMIT_PASSWORD_RESET_ADDRESS"):
         logger.warning("password reset mail not sent: the per-address limit is reached")
         return
     # The app itself, not the proxy: the worker has no context to resolve it in.

@@ -13,8 +13,9 @@ as probing which usernames and emails are taken).
 
 Password reset mail is limited twice as well: requests per client
 (``password_reset_requests``, site and API together) and mails per target
-address (``claim_reset_mail``), whoever asks, so that many clients together
-cannot flood one inbox.
+address (``claim_mail_to``), whoever asks, so that many clients together
+cannot flood one inbox; so are the links confirming an email change, which a
+logged-in user can send to any address.
 
 The creation limit is counted by the view itself (``claim_account_creation``),
 in one atomic step just before the insert. A decorator can only test its
@@ -87,22 +88,38 @@ def claim_account_creation() -> None:
         )
 
 
-def claim_reset_mail(address: str) -> bool:
-    """Count a reset mail to ``address`` (normalised); False past RATELIMIT_PASSWORD_RESET_ADDRESS.
+def _mail_limit(address: str, limit_setting: str) -> tuple[RateLimitItem, tuple[str, ...]]:
+    item = parse(str(current_app.config[limit_setting]))
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    digest = hmac.new(secret, address.encode(), hashlib.sha256).hexdigest()[:32]
+    return item, (str(current_app.config["RATELIMIT_KEY_PREFIX"]), limit_setting, digest)
 
-    Counted for every address asked about, with or without an account, so the
-    count tells nothing about who has one. The key is a keyed digest of the
-    address: the limit storage (Redis) never holds the addresses themselves.
+
+def claim_mail_to(address: str, limit_setting: str) -> bool:
+    """Count a mail to ``address`` (normalised) against ``limit_setting``; False past it.
+
+    For mail sent to an address nobody has shown to be theirs: a password
+    reset (counted for every address asked about, with or without an account,
+    so the count tells nothing about who has one) and the link confirming an
+    email change. The key is a keyed digest of the address: the limit storage
+    (Redis) never holds the addresses themselves.
     """
     if not current_app.config.get("RATELIMIT_ENABLED", True):
         return True
-    item = parse(str(current_app.config["RATELIMIT_PASSWORD_RESET_ADDRESS"]))
-    secret = str(current_app.config["SECRET_KEY"]).encode()
-    digest = hmac.new(secret, address.encode(), hashlib.sha256).hexdigest()[:32]
-    identifiers = (str(current_app.config["RATELIMIT_KEY_PREFIX"]), "reset-address", digest)
+    item, identifiers = _mail_limit(address, limit_setting)
     return in_limit_storage(
-        lambda strategy: strategy.hit(item, *identifiers), True, "the reset mail limit"
+        lambda strategy: strategy.hit(item, *identifiers), True, f"the {limit_setting} limit"
     )
+
+
+def require_mail_to(address: str, limit_setting: str) -> None:
+    """``claim_mail_to``, or 429 with Retry-After where saying so reveals nothing."""
+    if not claim_mail_to(address, limit_setting):
+        item, identifiers = _mail_limit(address, limit_setting)
+        raise TooManyRequests(
+            f"Too many links were mailed to that address lately: the limit is {item}. Please wait.",
+            retry_after=seconds_left(item, identifiers),
+        )
 
 
 def seconds_left(item: RateLimitItem, identifiers: tuple[str, ...]) -> int:

@@ -13,7 +13,8 @@ import threading
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import delete, event, select
+from sqlalchemy.orm import Session
 
 from app.account_links import Action, issue
 from app.extensions import db
@@ -169,6 +170,32 @@ def test_email_change_requests_count_as_password_guesses(
     assert mailbox.messages() == []
 
 
+def test_links_to_one_address_are_limited_whoever_asks(
+    app: Flask, client: FlaskClient, site: SiteSession, user: User, mailbox: Inbox
+) -> None:
+    app.config["RATELIMIT_EMAIL_CHANGE_ADDRESS"] = "2 per hour"
+    app.config["RATELIMIT_LOGIN"] = "100 per minute"
+    make_user("bob")
+    site.login()
+
+    assert [ask_for(site).status_code for _ in range(2)] == [302, 302]
+    refused = ask_for(site)
+    # Another account asking for the same address meets the same count.
+    bobs = client.patch(
+        "/api/me",
+        json={"current_password": PASSWORD, "email": NEW_ADDRESS},
+        headers=bearer(get_token(client, "bob")),
+    )
+
+    assert refused.status_code == 429
+    assert "Too many links were mailed to that address" in text(refused)
+    body = assert_json_error(bobs, 429)
+    assert "Too many links were mailed to that address" in body["message"]
+    assert int(bobs.headers["Retry-After"]) > 0
+    assert len(mails_to(mailbox, NEW_ADDRESS)) == 2
+    assert ask_for(site, "elsewhere@example.org").status_code == 302
+
+
 def test_a_link_that_cannot_be_sent_is_withdrawn_and_the_page_says_so(
     app: Flask, site: SiteSession, user: User, app_warnings: io.StringIO
 ) -> None:
@@ -318,6 +345,34 @@ def test_a_used_link_says_so(app: Flask, site: SiteSession, user: User, mailbox:
     assert_refused(
         site.client.post(link, data={"csrf_token": token}), 410, "This link no longer works"
     )
+
+
+def test_an_account_deleted_while_its_link_is_confirmed_changes_nothing(
+    app: Flask, site: SiteSession, user: User, mailbox: Inbox
+) -> None:
+    site.login()
+    ask_for(site)
+    link = confirmation_link(app, mailbox)
+    page = site.client.get(link)
+    user_id = user.id
+
+    def delete_the_account(session: Session, *args: object) -> None:
+        # Committed on a connection of its own, as another request's would be.
+        with db.engine.connect() as other:
+            other.execute(delete(User).where(User.id == user_id))
+            other.commit()
+
+    event.listen(Session, "before_flush", delete_the_account, once=True)
+    try:
+        answer = site.client.post(link, data={"csrf_token": csrf_token_from(text(page))})
+    finally:
+        if event.contains(Session, "before_flush", delete_the_account):
+            event.remove(Session, "before_flush", delete_the_account)
+
+    assert_refused(answer, 410, "This link no longer works")
+    assert not is_logged_in(site.client)
+    fresh()
+    assert db.session.scalar(select(User).where(User.email == NEW_ADDRESS)) is None
 
 
 def test_a_newer_request_or_a_password_change_ends_the_link(
