@@ -107,10 +107,7 @@ class PostForm(FlaskForm):
     )
 
 
-class PasswordChangeForm(FlaskForm):
-    current_password = PasswordField(
-        "Current password", validators=[DataRequired(), Length(max=rules.PASSWORD_MAX)]
-    )
+class NewPasswordForm(FlaskForm):
     new_password = PasswordField(
         "New password",
         validators=[DataRequired(), Length(min=rules.PASSWORD_MIN, max=rules.PASSWORD_MAX)],
@@ -119,6 +116,14 @@ class PasswordChangeForm(FlaskForm):
     confirm = PasswordField(
         "Repeat new password",
         validators=[DataRequired(), EqualTo("new_password", message="The passwords differ.")],
+    )
+
+
+class PasswordChangeForm(NewPasswordForm):
+    """A new password (as after a reset link), and the current one to allow it."""
+
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired(), Length(max=rules.PASSWORD_MAX)]
     )
 
 
@@ -146,18 +151,6 @@ class AccountDeletionForm(FlaskForm):
 
 class ResetRequestForm(FlaskForm):
     email = email_field("Email", "The address of your account.")
-
-
-class NewPasswordForm(FlaskForm):
-    new_password = PasswordField(
-        "New password",
-        validators=[DataRequired(), Length(min=rules.PASSWORD_MIN, max=rules.PASSWORD_MAX)],
-        description=f"At least {rules.PASSWORD_MIN} characters, and not the current one.",
-    )
-    confirm = PasswordField(
-        "Repeat new password",
-        validators=[DataRequired(), EqualTo("new_password", message="The passwords differ.")],
-    )
 
 
 class EmailChangeForm(FlaskForm):

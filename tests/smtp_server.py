@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -127,34 +126,6 @@ def silent_server() -> Iterator[int]:
         # The kernel accepts connections into the backlog; nobody ever reads them.
         listener.listen(16)
         yield int(listener.getsockname()[1])
-
-
-def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
-    """A certificate and key for 127.0.0.1 (as an IP subject alternative name)."""
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
 
 
 def server_tls_context(cert: Path, key: Path) -> ssl.SSLContext:

@@ -153,6 +153,16 @@ def test_register_log_in_write_a_post_see_it_and_log_out(page) -> None:
     register_write_and_log_out(page, mount="")
 
 
+def register(page, username: str, password: str, mount: str = "") -> None:
+    """Create an account through the form (the browser is then logged in as it)."""
+    page.goto(f"{mount}/auth/register")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Email").fill(f"{username}@example.com")
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Repeat password").fill(password)
+    page.get_by_role("button", name="Create account").click()
+
+
 def register_write_and_log_out(page, mount: str, username: str = "browser_user") -> None:
     """The whole journey of a new user, as a person clicks through it."""
     from playwright.sync_api import expect
@@ -202,12 +212,7 @@ def test_create_and_revoke_a_token_then_delete_the_account(page) -> None:
     from playwright.sync_api import expect
 
     username, password = "leaving_user", "a long enough passphrase"
-    page.goto("/auth/register")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Email").fill(f"{username}@example.com")
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_label("Repeat password").fill(password)
-    page.get_by_role("button", name="Create account").click()
+    register(page, username, password)
     page.get_by_role("link", name="New post").click()
     page.get_by_label("Title").fill("Soon gone")
     page.get_by_label("Text").fill("Deleted with the account.")
@@ -252,12 +257,7 @@ def test_forgot_password_request_the_mail_follow_the_link_and_land_logged_in(
 
     username, old, new = "forgetful", "a long enough passphrase", "another long passphrase"
     with browser_page(mailing_live_server, refused={"/auth/reset-password": 410}) as page:
-        page.goto("/auth/register")
-        page.get_by_label("Username").fill(username)
-        page.get_by_label("Email").fill(f"{username}@example.com")
-        page.get_by_label("Password", exact=True).fill(old)
-        page.get_by_label("Repeat password").fill(old)
-        page.get_by_role("button", name="Create account").click()
+        register(page, username, old)
         page.get_by_role("button", name="Log out").click()
 
         page.get_by_role("link", name="Log in", exact=True).click()
@@ -294,12 +294,7 @@ def test_change_the_email_address_through_the_mailed_link(live_server: str, tmp_
     username, password = "moving_user", "a long enough passphrase"
     refused: dict[str, int] = {}
     with browser_page(live_server, refused=refused) as page:
-        page.goto("/auth/register")
-        page.get_by_label("Username").fill(username)
-        page.get_by_label("Email").fill(f"{username}@example.com")
-        page.get_by_label("Password", exact=True).fill(password)
-        page.get_by_label("Repeat password").fill(password)
-        page.get_by_role("button", name="Create account").click()
+        register(page, username, password)
         page.goto("/account")
         section = page.locator("section", has=page.get_by_role("heading", name="Change email"))
         section.get_by_label("Current password").fill(password)
@@ -359,12 +354,7 @@ def visit_every_page(page, mount: str, username: str = "every_page") -> list[str
     visit("/auth/register")
     visit(MISSING_PAGE, 404)
 
-    page.goto(f"{mount}/auth/register")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Email").fill(f"{username}@example.com")
-    page.get_by_label("Password", exact=True).fill("a long enough passphrase")
-    page.get_by_label("Repeat password").fill("a long enough passphrase")
-    page.get_by_role("button", name="Create account").click()
+    register(page, username, "a long enough passphrase", mount=mount)
     expect(page.locator(".nav-user")).to_have_text(username)
 
     visit("/posts/new")

@@ -19,11 +19,11 @@ from flask import Flask, request
 from app import create_app, mail
 from app.logs import LOG_FORMAT, RequestIdFilter
 from config import ConfigError
+from scripts.private_apache import make_certificate
 from tests.smtp_server import (
     Inbox,
     SmtpServer,
     free_port,
-    self_signed_certificate,
     server_tls_context,
     silent_server,
 )
@@ -57,7 +57,7 @@ def no_mail_settings_from_outside(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return self_signed_certificate(tmp_path_factory.mktemp("smtp-tls"))
+    return make_certificate(tmp_path_factory.mktemp("smtp-tls"))
 
 
 @pytest.fixture(scope="session")
