@@ -2,9 +2,9 @@
 
 Deleting an account removes its rows in one statement (``account_changes``).
 A request of the same account already past authentication may then insert a
-row that names the user (a post, a token) and the database refuses it: a
-foreign key to nothing. That is not a bug to log with a traceback: the person
-acting is simply gone. The site logs the browser out and says why; the API
+row that names the user (a post, a token), which a foreign key refuses, or
+update the user's row (a password change), which matches nothing. That is
+not a bug to log with a traceback: the person acting is simply gone. The site logs the browser out and says why; the API
 answers 401 as for any revoked credential.
 """
 
@@ -16,6 +16,7 @@ from flask import flash, g, redirect, session, url_for
 from flask_login import current_user, logout_user
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.wrappers import Response
 
 from .extensions import db
@@ -36,8 +37,13 @@ def _acting_user_id() -> int | None:
 
 
 def deleted_mid_request(error: BaseException | None) -> bool:
-    """True if ``error`` is a refused write because this request's account no longer exists."""
-    if not isinstance(error, IntegrityError):
+    """True if ``error`` comes from writing for an account that no longer exists.
+
+    An insert naming it is refused by a foreign key (IntegrityError); an update
+    of its row matches nothing (StaleDataError); reading its expired row finds
+    nothing (ObjectDeletedError).
+    """
+    if not isinstance(error, (IntegrityError, StaleDataError, ObjectDeletedError)):
         return False
     cached = g.get("account_deleted_mid_request")
     if cached is not None:

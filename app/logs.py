@@ -15,7 +15,7 @@ import uuid
 from logging.handlers import WatchedFileHandler
 from urllib.parse import quote
 
-from flask import Flask, g, has_app_context, request
+from flask import Flask, current_app, g, has_app_context, request
 from flask.wrappers import Response
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -89,13 +89,19 @@ def secret_url_prefixes(app: Flask) -> tuple[str, ...]:
 
 
 def loggable_path() -> str:
-    """The request's path, re-quoted so a decoded %0A cannot forge a log line, without secrets."""
-    path = request.script_root + request.path
-    for name in SECRET_URL_VARIABLES:
-        secret = (request.view_args or {}).get(name)
-        if isinstance(secret, str) and secret:
-            path = path.replace(secret, REDACTED)
-    return quote(path, safe="/:@!$&'()*+,;=-._~[]")
+    """The request's path, re-quoted so a decoded %0A cannot forge a log line, without secrets.
+
+    Under a path that holds a secret (``secret_url_prefixes``) the rest is
+    logged as ``[redacted]``, whichever method or view the request reached.
+    """
+    path = request.path
+    prefixes = current_app.extensions.get("secret_url_prefixes")
+    if prefixes is None:
+        prefixes = current_app.extensions["secret_url_prefixes"] = secret_url_prefixes(current_app)
+    for prefix in prefixes:
+        if path.startswith(prefix) and len(path) > len(prefix):
+            path = prefix + REDACTED
+    return quote(request.script_root + path, safe="/:@!$&'()*+,;=-._~[]")
 
 
 def _start_request() -> None:

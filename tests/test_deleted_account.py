@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -16,27 +16,44 @@ from app.deleted_account import MESSAGE, deleted_mid_request
 from app.extensions import db
 from app.models import Post, User
 from tests.api.helpers import assert_json_error
-from tests.helpers import SiteSession, bearer, text
+from tests.helpers import PASSWORD, SiteSession, bearer, text
 
 pytestmark = pytest.mark.db
 
 
-@pytest.fixture
-def deleted_before_the_post_is_written(app: Flask, user: User) -> Iterator[None]:
-    """Deletes alice, as another request of hers would, just before a new post is flushed."""
+def deleted_before_a_flush(
+    app: Flask, user: User, writes: Callable[[Session], bool]
+) -> Iterator[None]:
+    """Deletes alice, as another request of hers would, just before a flush that ``writes``."""
     app.config["PROPAGATE_EXCEPTIONS"] = False  # as served
     user_id = user.id
 
-    def delete_the_author(session: Session, *args: Any) -> None:
-        if any(isinstance(obj, Post) for obj in session.new):
+    def delete_the_account(session: Session, *args: Any) -> None:
+        if writes(session):
             # Committed on a connection of its own, as another request's would be.
             with db.engine.connect() as other:
                 other.execute(delete(User).where(User.id == user_id))
                 other.commit()
 
-    event.listen(Session, "before_flush", delete_the_author)
+    event.listen(Session, "before_flush", delete_the_account)
     yield
-    event.remove(Session, "before_flush", delete_the_author)
+    event.remove(Session, "before_flush", delete_the_account)
+
+
+@pytest.fixture
+def deleted_before_the_post_is_written(app: Flask, user: User) -> Iterator[None]:
+    """Alice is deleted just before her new post is flushed."""
+    yield from deleted_before_a_flush(
+        app, user, lambda session: any(isinstance(obj, Post) for obj in session.new)
+    )
+
+
+@pytest.fixture
+def deleted_before_her_row_is_updated(app: Flask, user: User) -> Iterator[None]:
+    """Alice is deleted just before a change to her own row is flushed."""
+    yield from deleted_before_a_flush(
+        app, user, lambda session: any(isinstance(obj, User) for obj in session.dirty)
+    )
 
 
 def post_count() -> int:
@@ -81,3 +98,36 @@ def test_a_refused_write_of_an_account_that_still_exists_is_not_mistaken_for_one
         refused = IntegrityError("INSERT", {}, Exception("duplicate"))
 
         assert deleted_mid_request(refused) is False
+
+
+@pytest.mark.parametrize("action", ["password", "sessions"])
+def test_a_settings_change_of_an_account_deleted_meanwhile_logs_the_browser_out(
+    site: SiteSession, user: User, deleted_before_her_row_is_updated: None, action: str
+) -> None:
+    site.login()
+    data = {
+        "password": {
+            "current_password": PASSWORD,
+            "new_password": "a brand new passphrase",
+            "confirm": "a brand new passphrase",
+        },
+        "sessions": {},
+    }[action]
+
+    response = site.post_form(f"/account/{action}", data, form_page="/account")
+
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/auth/login")
+    assert MESSAGE in text(site.client.get("/auth/login"))
+
+
+def test_an_api_password_change_of_an_account_deleted_meanwhile_is_a_401(
+    client: FlaskClient, token: str, deleted_before_her_row_is_updated: None
+) -> None:
+    response = client.patch(
+        "/api/me",
+        json={"current_password": PASSWORD, "new_password": "a brand new passphrase"},
+        headers=bearer(token),
+    )
+
+    assert "deleted" in assert_json_error(response, 401)["message"]
