@@ -4,8 +4,9 @@ Deleting an account removes its rows in one statement (``account_changes``).
 A request of the same account already past authentication may then insert a
 row that names the user (a post, a token), which a foreign key refuses, or
 update the user's row (a password change), which matches nothing. That is
-not a bug to log with a traceback: the person acting is simply gone. The site logs the browser out and says why; the API
-answers 401 as for any revoked credential.
+not a bug to log with a traceback: the person acting is simply gone. The
+site logs the browser out and says why; the API answers 401 as for any
+revoked credential.
 """
 
 from __future__ import annotations
