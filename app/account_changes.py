@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import listings, mail
-from .account_links import Action, LinkRefused, RedeemedLink, consume, issue, redeem
+from .account_links import Action, LinkRefused, RedeemedLink, claim, consume, issue, redeem
 from .extensions import db
 from .models import User, utcnow
 from .rate_limits import require_mail_to
@@ -144,6 +144,8 @@ def confirm_email_change(token: str) -> tuple[User, str, Notice]:
         raise AddressTaken
     old_address = user.email
     try:
+        # Two confirmations of the same link at once: one gets it.
+        claim(link)
         # Revoking loads the tokens, a query that would flush the new address early.
         user.revoke_credentials()
         user.email = address

@@ -7,7 +7,7 @@ another, and nothing in it can be altered.
 
 Single use without a table of tokens: each action has a nonce column on the
 user. Issuing a link stores a fresh nonce (so every older link of that kind
-stops working), using it clears it, and so does ``User.revoke_credentials``
+stops working), using it (``claim``, atomic) clears it, and so does ``User.revoke_credentials``
 (a password change or reset ends every link sent before it). The nonce is
 compared in constant time.
 
@@ -25,6 +25,7 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import update
 
 from .extensions import db
 from .models import User
@@ -61,10 +62,12 @@ class LinkRefused(Exception):
 
 @dataclass(frozen=True)
 class RedeemedLink:
-    """A valid link: whose it is and what it carries."""
+    """A valid link: whose it is, what it carries, and the nonce that makes it valid."""
 
     user: User
     data: dict[str, Any]
+    action: Action
+    nonce: str
 
 
 def _serializer(action: Action) -> URLSafeTimedSerializer:
@@ -84,8 +87,8 @@ def issue(user: User, action: Action, **data: Any) -> str:
 def redeem(token: str, action: Action) -> RedeemedLink:
     """The user and data of a valid ``token``, or LinkRefused saying why.
 
-    The link stays valid until ``consume`` (or a credential change) clears it,
-    so a page may check it on GET and use it on POST.
+    The link stays valid until ``claim`` or ``consume`` (or a credential
+    change) clears it, so a page may check it on GET and use it on POST.
     """
     try:
         payload = _serializer(action).loads(token, max_age=action.lifetime)
@@ -103,7 +106,30 @@ def redeem(token: str, action: Action) -> RedeemedLink:
     if not hmac.compare_digest(stored.encode(), nonce.encode()):
         raise LinkRefused(LinkRefused.USED)
     data = payload.get("data")
-    return RedeemedLink(user=user, data=data if isinstance(data, dict) else {})
+    return RedeemedLink(
+        user=user, data=data if isinstance(data, dict) else {}, action=action, nonce=nonce
+    )
+
+
+def claim(link: RedeemedLink) -> None:
+    """Use ``link`` up, atomically: LinkRefused(USED) if another request used it first.
+
+    One conditional UPDATE clears the nonce only if it is still this link's.
+    Two requests with the same link at once cannot both pass: the database
+    lets one row update match, and the other finds the nonce gone. The caller
+    commits with the change the link allows.
+    """
+    column = getattr(User, link.action.column)
+    cleared = db.session.execute(
+        update(User)
+        .where(User.id == link.user.id, column == link.nonce)
+        .values({link.action.column: None})
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(cleared, "rowcount", 0) != 1:
+        db.session.rollback()
+        raise LinkRefused(LinkRefused.USED)
+    setattr(link.user, link.action.column, None)
 
 
 def consume(user: User, action: Action) -> None:

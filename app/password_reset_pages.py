@@ -107,7 +107,11 @@ def choose_password() -> Response:
         user, new_password = link.user, form.new_password.data or ""
         if not user.check_password(new_password):
             try:
+                # Two tabs submitting the same link at once: one gets it.
+                account_links.claim(link)
                 change_password(user, new_password)
+            except LinkRefused as refused:
+                return _refused(refused.reason)
             except StaleDataError:
                 # The account was deleted since the link was checked above.
                 db.session.rollback()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 
-from app.account_links import Action, LinkRefused, consume, issue, redeem
+from app.account_links import Action, LinkRefused, claim, consume, issue, redeem
 from app.extensions import db
 from app.models import User
 from tests.helpers import make_user
@@ -116,3 +116,19 @@ def test_a_link_is_bound_to_the_account_it_was_sent_for(user: User) -> None:
     # Alice's link is dead; Bob's still works, and still only for Bob.
     assert refusal(alices) == LinkRefused.USED
     assert redeem(bobs, Action.PASSWORD_RESET).user is bob
+
+
+def test_two_uses_of_one_link_at_once_cannot_both_pass(user: User) -> None:
+    token = issue(user, Action.PASSWORD_RESET)
+    db.session.commit()
+    # Both requests checked the link before either used it.
+    first = redeem(token, Action.PASSWORD_RESET)
+    second = redeem(token, Action.PASSWORD_RESET)
+
+    claim(first)
+    db.session.commit()
+
+    with pytest.raises(LinkRefused) as refused:
+        claim(second)
+    assert refused.value.reason == LinkRefused.USED
+    assert refusal(token) == LinkRefused.USED
