@@ -30,6 +30,9 @@ from sqlalchemy import update
 from .extensions import db
 from .models import User
 
+# For a page whose address holds a link's token: no Referer carries it on, no cache keeps it.
+LINK_PAGE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
 
 class Action(Enum):
     """An account action confirmed by an emailed link: its nonce column and lifetime setting."""

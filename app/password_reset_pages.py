@@ -43,7 +43,6 @@ bp = Blueprint("password_reset", __name__, url_prefix="/auth")
 # Where the token waits between the link and the form.
 SESSION_KEY = "password_reset_token"
 # For the answer to the link's own address, which carries the token.
-LINK_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 # Why a link is refused, in the person's words, and the status it is answered with:
 # 410 for a link that worked once and no longer does, 400 for one that never did.
 REFUSALS = {
@@ -85,7 +84,7 @@ def open_link(token: str) -> Response:
     """The emailed link: keep its token in the session and go to the form (see the docstring)."""
     session[SESSION_KEY] = token
     response = redirect(url_for("password_reset.choose_password"))
-    response.headers.update(LINK_HEADERS)
+    response.headers.update(account_links.LINK_PAGE_HEADERS)
     return response
 
 

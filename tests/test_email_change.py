@@ -264,6 +264,27 @@ def test_confirming_changes_the_address_keeps_this_browser_and_ends_every_other_
     assert "If you did not" in body
 
 
+def test_the_link_s_page_passes_its_token_to_nobody_and_confirms_over_https(
+    app: Flask, site: SiteSession, user: User, mailbox: Inbox
+) -> None:
+    site.login()
+    ask_for(site)
+    link = confirmation_link(app, mailbox)
+    https = app.test_client()
+
+    page = https.get(link, base_url="https://localhost")
+    # No Referer leaves this page: not to its stylesheet, not with its own form.
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert "no-store" in page.headers["Cache-Control"]
+    answer = https.post(
+        link, data={"csrf_token": csrf_token_from(text(page))}, base_url="https://localhost"
+    )
+
+    assert answer.status_code == 302
+    assert answer.headers["Referrer-Policy"] == "no-referrer"
+    assert address_of("alice") == NEW_ADDRESS
+
+
 def test_a_browser_not_logged_in_can_confirm_and_is_sent_to_log_in(
     app: Flask, site: SiteSession, user: User, mailbox: Inbox
 ) -> None:
