@@ -80,6 +80,11 @@ def _dummy_hash() -> str:
     return _hash_of_nothing(current_app.config.get("PASSWORD_HASH_METHOD", "scrypt"))
 
 
+def new_token_generation() -> str:
+    """A random identifier for the API tokens a user may hold until credentials are revoked."""
+    return secrets.token_hex(16)
+
+
 def new_session_token() -> str:
     """A random identifier for a user's log-in sessions."""
     return secrets.token_hex(32)
@@ -117,6 +122,9 @@ class User(UserMixin, Model):
     # The one emailed link of each kind that still works (app/account_links.py):
     # issuing a link replaces its nonce, using it or revoking credentials clears it.
     password_reset_nonce: Mapped[str | None] = mapped_column(String(32))
+    # The generation of API tokens: a token works only while it carries the
+    # current one, so revoking ends even a token being issued at that moment.
+    token_generation: Mapped[str] = mapped_column(String(32), default=new_token_generation)
     email_change_nonce: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -132,6 +140,7 @@ class User(UserMixin, Model):
         self.set_username(username)
         self.email = email
         self.session_token = new_session_token()
+        self.token_generation = new_token_generation()
         if password is not None:
             self.set_password(password)
 
@@ -162,6 +171,9 @@ class User(UserMixin, Model):
     def revoke_credentials(self) -> None:
         """End every session, remember-me cookie, API token and emailed link issued so far."""
         self.rotate_session_token()
+        # Deleting the rows is housekeeping; the new generation is what ends
+        # them all, including one a concurrent request inserts after this.
+        self.token_generation = new_token_generation()
         self.tokens.clear()
         self.password_reset_nonce = None
         self.email_change_nonce = None
@@ -267,6 +279,8 @@ class ApiToken(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The user's token_generation when it was issued (see User.token_generation).
+    generation: Mapped[str] = mapped_column(String(32))
 
     user: Mapped[User] = relationship(back_populates="tokens")
 
@@ -286,23 +300,32 @@ class ApiToken(Model):
             prefix=secret[:TOKEN_PREFIX_LENGTH],
             created_at=now,
             expires_at=now + lifetime,
+            generation=user.token_generation,
         )
         db.session.add(token)
         return token, secret
 
     @classmethod
     def find_valid(cls, secret: str) -> ApiToken | None:
-        """The unexpired token whose secret is ``secret``, if any."""
-        token = db.session.scalar(select(cls).where(cls.token_hash == hash_token(secret)))
-        if token is None or token.expires_at <= utcnow():
-            return None
-        return token
+        """The unexpired token of the current generation whose secret is ``secret``, if any."""
+        return db.session.scalar(
+            cls._current().where(cls.token_hash == hash_token(secret), cls.expires_at > utcnow())
+        )
+
+    @classmethod
+    def _current(cls) -> Select[ApiToken]:
+        """Tokens issued since their user's credentials were last revoked."""
+        return (
+            select(cls)
+            .join(User, User.id == cls.user_id)
+            .where(cls.generation == User.token_generation)
+        )
 
     @classmethod
     def active_of(cls, user_id: int) -> Select[ApiToken]:
         """The query for a user's unexpired tokens, newest first."""
         return (
-            select(cls)
+            cls._current()
             .where(cls.user_id == user_id, cls.expires_at > utcnow())
             .order_by(cls.created_at.desc(), cls.id.desc())
         )

@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 from flask import Flask, g
 from flask.testing import FlaskClient
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.deleted_account import MESSAGE, deleted_mid_request
 from app.extensions import db
-from app.models import Post, User
+from app.models import ApiToken, Post, User
 from tests.api.helpers import assert_json_error
-from tests.helpers import PASSWORD, SiteSession, bearer, text
+from tests.helpers import PASSWORD, SiteSession, basic_auth, bearer, text
 
 pytestmark = pytest.mark.db
 
@@ -131,3 +131,29 @@ def test_an_api_password_change_of_an_account_deleted_meanwhile_is_a_401(
     )
 
     assert "deleted" in assert_json_error(response, 401)["message"]
+
+
+def test_a_token_issued_while_the_credentials_are_revoked_never_works(
+    app: Flask, client: FlaskClient, user: User
+) -> None:
+    """POST /api/tokens checks the password, then a password change elsewhere commits."""
+    user_id = user.id
+
+    def revoke_elsewhere(session: Session, *args: Any) -> None:
+        if any(isinstance(obj, ApiToken) for obj in session.new):
+            # As the other request's revoke_credentials commits it, on its own connection.
+            with db.engine.connect() as other:
+                other.execute(
+                    update(User).where(User.id == user_id).values(token_generation="revoked")
+                )
+                other.commit()
+
+    event.listen(Session, "before_flush", revoke_elsewhere, once=True)
+    issued = client.post("/api/tokens", headers=basic_auth("alice"))
+
+    assert issued.status_code == 201
+    assert_json_error(client.get("/api/me", headers=bearer(issued.get_json()["token"])), 401)
+    other = client.post("/api/tokens", headers=basic_auth("alice")).get_json()["token"]
+    # The dead token is not listed either: only the one issued since.
+    listed = client.get("/api/tokens", headers=bearer(other)).get_json()["items"]
+    assert [token["current"] for token in listed] == [True]

@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import delete, event, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.account_links import Action, issue
 from app.extensions import db
@@ -377,18 +377,23 @@ def test_an_account_deleted_while_its_link_is_confirmed_changes_nothing(
     page = site.client.get(link)
     user_id = user.id
 
-    def delete_the_account(session: Session, *args: object) -> None:
-        # Committed on a connection of its own, as another request's would be.
-        with db.engine.connect() as other:
-            other.execute(delete(User).where(User.id == user_id))
-            other.commit()
+    deleted = []
 
-    event.listen(Session, "before_flush", delete_the_account, once=True)
+    def delete_the_account(state: ORMExecuteState) -> None:
+        # Just before the confirmation's first write, committed on a connection of
+        # its own, as another request's would be.
+        if state.is_update and not deleted:
+            with db.engine.connect() as other:
+                other.execute(delete(User).where(User.id == user_id))
+                other.commit()
+            deleted.append(user_id)
+
+    event.listen(Session, "do_orm_execute", delete_the_account)
     try:
         answer = site.client.post(link, data={"csrf_token": csrf_token_from(text(page))})
     finally:
-        if event.contains(Session, "before_flush", delete_the_account):
-            event.remove(Session, "before_flush", delete_the_account)
+        if event.contains(Session, "do_orm_execute", delete_the_account):
+            event.remove(Session, "do_orm_execute", delete_the_account)
 
     assert_refused(answer, 410, "This link no longer works")
     assert not is_logged_in(site.client)

@@ -430,19 +430,20 @@ def test_a_reset_for_an_account_deleted_meanwhile_is_refused(
 def test_an_account_deleted_between_the_check_and_the_change_is_refused_too(
     app: Flask, client: FlaskClient, user: User, inbox: Inbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app import password_reset_pages
+    from app import account_links
 
     ask(client)
     client.get(received_link(inbox))
-    change = password_reset_pages.change_password
+    claim = account_links.claim
 
-    def deleted_first(target: User, password: str) -> None:
+    def deleted_first(link: account_links.RedeemedLink) -> None:
+        # Another request deletes the account just before this one uses the link.
         with app.app_context():
-            db.session.execute(delete(User).where(User.id == target.id))
+            db.session.execute(delete(User).where(User.id == link.user.id))
             db.session.commit()
-        change(target, password)
+        claim(link)
 
-    monkeypatch.setattr(password_reset_pages, "change_password", deleted_first)
+    monkeypatch.setattr(account_links, "claim", deleted_first)
 
     posted = choose(client)
 
