@@ -14,6 +14,8 @@ from config import ConfigError
 from tests.helpers import PASSWORD, SiteSession
 from tests.test_accounts import is_logged_in
 
+pytestmark = pytest.mark.db
+
 BALANCER = "10.0.0.5"
 SECOND_BALANCER = "10.0.1.7"
 ATTACKER = "203.0.113.66"
