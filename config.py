@@ -619,14 +619,17 @@ class ProductionConfig(BaseConfig):
         if self.CACHE_TYPE == "SimpleCache":
             # mod_wsgi runs several processes: a per-process cache would keep
             # serving a list another process has changed. Files are shared by
-            # every process on this machine; Redis (CACHE_REDIS_URL) by all machines.
+            # every process on this machine; Redis (REDIS_URL) by all machines.
             self.CACHE_TYPE = "app.folder_cache.FolderCache"
             self.CACHE_DIR = _env("CACHE_DIR", str(PROJECT_ROOT / "instance" / "cache"))
         # No quiet memory:// here: mod_wsgi runs several processes (two in the
         # rendered vhost), each counting on its own, so every limit would allow
         # several times its value. Without REDIS_URL (or an explicit
-        # RATELIMIT_STORAGE_URI) validate() refuses to start.
-        self.RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", self.REDIS_URL)
+        # RATELIMIT_STORAGE_URI) validate() refuses to start. With
+        # RATELIMIT_ENABLED=false there is nothing to share, but the counters
+        # views keep themselves (the log-in throttle) still need a storage.
+        off = None if self.RATELIMIT_ENABLED else "memory://"
+        self.RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", self.REDIS_URL or off)
 
     def validate(self, settings: Mapping[str, Any]) -> None:
         super().validate(settings)

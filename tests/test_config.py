@@ -460,7 +460,7 @@ def test_production_refuses_to_count_rate_limits_per_process_unless_told(
     # With no limits at all there is nothing to count.
     monkeypatch.delenv("RATELIMIT_STORAGE_URI")
     monkeypatch.setenv("RATELIMIT_ENABLED", "false")
-    create_app("production")
+    assert create_app("production").config["RATELIMIT_STORAGE_URI"] == "memory://"
 
 
 def test_one_redis_url_serves_the_rate_limits_and_the_cache(
