@@ -9,6 +9,7 @@ afterwards (see ``create_app``).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -122,6 +123,32 @@ def _env_number(name: str, default: float, minimum: float, maximum: float, whole
             f"{name} must be between {minimum} and {maximum}{unit}, got {value.strip()}"
         )
     return number
+
+
+def _env_networks(name: str) -> tuple[str, ...]:
+    value = _env(name) or ""
+    networks = tuple(part.strip() for part in value.replace(",", " ").split())
+    problem = trusted_proxies_problem(networks, name)
+    if problem:
+        raise ConfigError(problem)
+    return networks
+
+
+def trusted_proxies_problem(networks: object, name: str = "TRUSTED_PROXIES") -> str | None:
+    """Why ``networks`` cannot be the trusted proxies' addresses, or None."""
+    if isinstance(networks, str) or not isinstance(networks, (list, tuple)):
+        return f"{name} must be a list of addresses, got {networks!r}"
+    example = "e.g. 10.0.0.5, 10.0.1.0/24 (the load balancers' addresses as Apache sees them)"
+    for network in networks:
+        if str(network).isdigit():
+            # ProxyFix and others count hops; a count trusts whatever reaches a node
+            # directly, so this setting names the proxies instead.
+            return f"{name} lists the proxies' addresses, not how many there are; {example}"
+        try:
+            ipaddress.ip_network(str(network), strict=False)
+        except ValueError:
+            return f"{name} holds {network!r}, which is not an address or network; {example}"
+    return None
 
 
 def _env_int(name: str, default: int, minimum: int = 0, maximum: int = 2**31 - 1) -> int:
@@ -350,10 +377,23 @@ class BaseConfig:
         self.PERMANENT_SESSION_LIFETIME = timedelta(days=14)
         self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
 
-        # Rate limits. memory:// counts per process; use Redis when several
-        # processes or machines serve the app.
+        # Who may tell the app the client's address and scheme (app/proxies.py):
+        # nobody unless listed, so a client cannot claim another's address.
+        self.TRUSTED_PROXIES = _env_networks("TRUSTED_PROXIES")
+
+        # One Redis for everything shared between processes and machines. The
+        # cache and the rate limits both use it unless CACHE_REDIS_URL or
+        # RATELIMIT_STORAGE_URI names another store. They share one database and
+        # stay apart by key: the limits' keys start with "LIMITS:", the cache's with
+        # CACHE_KEY_PREFIX. Prefixes rather than database numbers, because a
+        # managed or clustered Redis may offer database 0 only, and the operator's
+        # URL is then used exactly as written.
+        self.REDIS_URL = _env("REDIS_URL")
+
+        # Rate limits. memory:// counts per process: right only when one process
+        # serves the site (production refuses it unless it is set on purpose).
         self.RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
-        self.RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
+        self.RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", self.REDIS_URL or "memory://")
         self.RATELIMIT_KEY_PREFIX = _env("RATELIMIT_KEY_PREFIX", "flaskapp")
         self.RATELIMIT_HEADERS_ENABLED = True
         # If the shared store is down, count in memory rather than fail requests.
@@ -391,9 +431,9 @@ class BaseConfig:
         # cannot use the form to mail anyone over and over.
         self.RATELIMIT_EMAIL_CHANGE_ADDRESS = _env("RATELIMIT_EMAIL_CHANGE_ADDRESS", "3 per hour")
 
-        # Cache: one process by default, Redis when CACHE_REDIS_URL is set. The
-        # Redis backend serves from the database while Redis is down.
-        redis_url = _env("CACHE_REDIS_URL")
+        # Cache: one process by default, Redis when CACHE_REDIS_URL (or REDIS_URL)
+        # is set. The Redis backend serves from the database while Redis is down.
+        redis_url = _env("CACHE_REDIS_URL", self.REDIS_URL)
         self.CACHE_TYPE = "SimpleCache"
         if redis_url:
             self.CACHE_TYPE = "app.resilient_cache.ResilientRedisCache"
@@ -465,6 +505,17 @@ class BaseConfig:
                     f"{name}={settings.get(name)!r} is not a rate limit; write e.g. "
                     "'10 per 15 minutes'"
                 ) from None
+        problem = trusted_proxies_problem(settings.get("TRUSTED_PROXIES") or ())
+        if problem:
+            raise ConfigError(problem)
+        if str(settings.get("CACHE_TYPE", "")).endswith("RedisCache") and not settings.get(
+            "CACHE_KEY_PREFIX"
+        ):
+            # Without a prefix Flask-Caching's clear() empties the whole Redis
+            # database, rate-limit counters included.
+            raise ConfigError(
+                "CACHE_KEY_PREFIX is empty while the cache is in Redis; set one, e.g. flaskapp:"
+            )
         self.validate_mail(settings)
 
     def validate_mail(self, settings: Mapping[str, Any]) -> None:
@@ -568,12 +619,28 @@ class ProductionConfig(BaseConfig):
         if self.CACHE_TYPE == "SimpleCache":
             # mod_wsgi runs several processes: a per-process cache would keep
             # serving a list another process has changed. Files are shared by
-            # every process on this machine; Redis (CACHE_REDIS_URL) by all machines.
+            # every process on this machine; Redis (REDIS_URL) by all machines.
             self.CACHE_TYPE = "app.folder_cache.FolderCache"
             self.CACHE_DIR = _env("CACHE_DIR", str(PROJECT_ROOT / "instance" / "cache"))
+        # No quiet memory:// here: mod_wsgi runs several processes (two in the
+        # rendered vhost), each counting on its own, so every limit would allow
+        # several times its value. Without REDIS_URL (or an explicit
+        # RATELIMIT_STORAGE_URI) validate() refuses to start. With
+        # RATELIMIT_ENABLED=false there is nothing to share, but the counters
+        # views keep themselves (the log-in throttle) still need a storage.
+        off = None if self.RATELIMIT_ENABLED else "memory://"
+        self.RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", self.REDIS_URL or off)
 
     def validate(self, settings: Mapping[str, Any]) -> None:
         super().validate(settings)
+        if settings.get("RATELIMIT_ENABLED") and not settings.get("RATELIMIT_STORAGE_URI"):
+            raise ConfigError(
+                "REDIS_URL is not set, and production counts rate limits in a store shared "
+                "by every process and machine (mod_wsgi runs several processes; counted in "
+                "memory, each would allow the full limit); set "
+                "REDIS_URL=redis://:PASSWORD@127.0.0.1:6379/0, or for a site served by one "
+                "process only, RATELIMIT_STORAGE_URI=memory:// on purpose"
+            )
         if not settings.get("SQLALCHEMY_DATABASE_URI"):
             raise ConfigError(
                 "DATABASE_URL is not set; for MariaDB use "

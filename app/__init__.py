@@ -41,6 +41,7 @@ def create_app(config_name: str | None = None) -> Flask:
         extensions,
         logs,
         password_reset_pages,
+        proxies,
         security_headers,
         site,
         static_urls,
@@ -66,5 +67,7 @@ def create_app(config_name: str | None = None) -> Flask:
     errors.init_app(app)
     security_headers.init_app(app)
     static_urls.init_app(app)
+    # Around the whole app: every hook and view sees the client's own address.
+    proxies.init_app(app)
     cli.init_app(app)
     return app

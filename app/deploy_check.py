@@ -9,6 +9,7 @@ command runs: none of this belongs in a web process.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -36,6 +37,8 @@ SEVERITIES = ("error", "warning", "info")
 HSTS_MIN_AGE = 15_768_000
 CERTIFICATE_WARNING_DAYS = 21
 SERVICE_TIMEOUT = 3.0
+# Wider than a /16 (IPv4) or a /64 (IPv6, one LAN), TRUSTED_PROXIES holds more than balancers.
+NARROWEST_PROXY_PREFIX = {4: 16, 6: 64}
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,16 @@ def check_settings(app: Flask) -> Iterator[Finding]:
                 f"{name} is off: log-in cookies also travel over plain HTTP",
                 f"remove {name}=false from .env (production turns it on)",
             )
+    for network in settings.get("TRUSTED_PROXIES") or ():
+        parsed = ipaddress.ip_network(network, strict=False)
+        if parsed.prefixlen < NARROWEST_PROXY_PREFIX[parsed.version]:
+            yield Finding(
+                "proxies.too_wide",
+                "warning",
+                f"TRUSTED_PROXIES trusts {network}: any host there can pose as any client, "
+                "and escape the rate limits",
+                "list only the load balancers' own addresses (or their small subnet)",
+            )
     url = str(settings.get("SQLALCHEMY_DATABASE_URI") or "")
     if url.startswith("sqlite"):
         yield Finding(
@@ -178,13 +191,15 @@ def check_shared_state(app: Flask, processes: int) -> Iterator[Finding]:
     if settings.get("RATELIMIT_ENABLED") and str(
         settings.get("RATELIMIT_STORAGE_URI", "")
     ).startswith("memory://"):
+        # Production starts with memory:// only when it is set on purpose (for one
+        # process): still wrong when the site runs more, and per machine at best.
         severity = "warning" if processes > 1 else "info"
         yield Finding(
             "limits.memory",
             severity,
             f"rate limits are counted in memory, per process: {processes} processes allow "
-            f"{processes} times each limit",
-            "set RATELIMIT_STORAGE_URI=redis://:PASSWORD@HOST:6379/1",
+            f"{processes} times each limit, and each machine counts on its own",
+            "set REDIS_URL=redis://:PASSWORD@HOST:6379/0 and remove RATELIMIT_STORAGE_URI",
         )
     cache_type = str(settings.get("CACHE_TYPE", ""))
     if cache_type.endswith("SimpleCache"):
@@ -192,19 +207,20 @@ def check_shared_state(app: Flask, processes: int) -> Iterator[Finding]:
             "cache.per_process",
             "error",
             "the cache is per process: one process keeps serving lists another has changed",
-            "set CACHE_REDIS_URL, or leave it unset in production for the shared folder cache",
+            "set REDIS_URL, or leave it unset in production for the shared folder cache",
         )
     elif cache_type.endswith(("FileSystemCache", "FolderCache")):
         yield Finding(
             "cache.per_machine",
             "info",
             "the cache is a folder on this machine: right for one server, stale across several",
-            "with several servers, set CACHE_REDIS_URL",
+            "with several servers, set REDIS_URL (one Redis for all of them)",
         )
     risks = {
         "CACHE_REDIS_URL": "forge cache entries, which are pickled and so run as code",
         "RATELIMIT_STORAGE_URI": "reset the rate limits",
     }
+    risks["REDIS_URL"] = f"{risks['CACHE_REDIS_URL']}, and {risks['RATELIMIT_STORAGE_URI']}"
     for name, url in redis_urls(settings).items():
         parts = urlsplit(url)
         if parts.scheme in {"redis", "rediss", "redis+unix", "unix"} and not parts.password:
@@ -217,12 +233,17 @@ def check_shared_state(app: Flask, processes: int) -> Iterator[Finding]:
 
 
 def redis_urls(settings: Any) -> dict[str, str]:
-    """The settings that name a Redis server, and their URLs."""
+    """The settings that name a Redis server, and their URLs.
+
+    A URL that came from REDIS_URL is named once, as REDIS_URL: that is the
+    setting to fix.
+    """
     found = {}
+    shared = str(settings.get("REDIS_URL") or "")
     for name in ("CACHE_REDIS_URL", "RATELIMIT_STORAGE_URI"):
         value = str(settings.get(name) or "")
         if value.startswith(("redis://", "rediss://", "redis+unix://", "unix://")):
-            found[name] = value
+            found["REDIS_URL" if value == shared else name] = value
     return found
 
 

@@ -51,10 +51,11 @@ cache = Cache()
 
 
 def client_key() -> str:
-    """Who counts as one client for rate limits: the peer address.
+    """Who counts as one client for rate limits: the client's address.
 
-    Apache talks to the app directly, so the peer is the client itself (no
-    X-Forwarded-For to trust). An IPv6 client usually holds a whole /64, so the
+    That is the peer Apache saw, or behind a load balancer listed in
+    TRUSTED_PROXIES the client it names (app/proxies.py); X-Forwarded-For from
+    anyone else is ignored. An IPv6 client usually holds a whole /64, so the
     /64 counts as one client.
     """
     address = request.remote_addr or "unknown"
@@ -90,5 +91,5 @@ def init_app(app: Flask) -> None:
     # dropped, remember cookie included.
     login_manager.session_protection = "strong"
     # Flask-Login's own fingerprint trusts X-Forwarded-For, which any client can
-    # send: use the peer address Apache saw.
+    # send: use the address Apache saw, or the one a trusted proxy gave (app/proxies.py).
     login_manager._session_identifier_generator = _session_fingerprint

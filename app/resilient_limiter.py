@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from flask import current_app, has_app_context
+from flask import Flask, current_app, has_app_context
 from flask_limiter import Limiter
 
 from .redis_waits import note_wait_on_redis, waited_on_redis
@@ -37,6 +37,16 @@ class ResilientLimiter(Limiter):
         self._next_probe = 0.0
         self._dead_since: float | None = None
         super().__init__(*args, **kwargs)
+
+    def init_app(self, app: Flask) -> None:
+        """Bind to ``app``, with that app's own RATELIMIT_KEY_PREFIX.
+
+        Flask-Limiter keeps the first app's prefix for every app bound later in
+        the process, so a second app (a test's, a drill's) would count under
+        the first one's keys, in a Redis they may share.
+        """
+        self._key_prefix = ""
+        super().init_app(app)
 
     @property
     def _storage_dead(self) -> bool:

@@ -277,11 +277,13 @@ echo "the app's request lines are in /var/log/apache2/$SITE-error.log"
 findings=$(cd "$APP_DIR" && runuser -u www-data -- "$APP_DIR/.venv/bin/flask" --app wsgi check-deploy --json) \
     || fail "flask check-deploy reports an error: $findings"
 echo "flask check-deploy: $findings"
-# What the guide's SQLite setup is expected to note, and nothing else.
+# What the guide's SQLite setup is expected to note, and nothing else. Its
+# Redis password step is not marked to run: here Redis is the machine's shared
+# one, which the test suite uses without a password afterwards.
 python3 - "$findings" <<'PY' || fail "flask check-deploy reports more than the guide's setup explains"
 import json, sys
 found = {finding["id"] for finding in json.loads(sys.argv[1])}
-sys.exit(not found <= {"config.sqlite", "limits.memory", "cache.per_machine"})
+sys.exit(not found <= {"config.sqlite", "redis.password"})
 PY
 
 echo "all checks passed after $((SECONDS - started_at))s"

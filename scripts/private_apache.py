@@ -243,12 +243,22 @@ class PrivateApache:
 
     def app_environment(self) -> dict[str, str]:
         """What the daemons see: production settings, a SQLite file they may write."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "TEST_"))}
+        # The caller's REDIS_URL or TRUSTED_PROXIES would change what the tests expect.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("FLASK_", "TEST_", "REDIS_URL", "TRUSTED_PROXIES"))
+        }
         env.update(
             FLASK_CONFIG="production",
             SECRET_KEY=hashlib.sha256(str(self.root).encode()).hexdigest(),
             DATABASE_URL=f"sqlite:///{self.root}/data/app.db",
             CACHE_DIR=str(self.root / "data" / "cache"),
+            # Set on purpose, as a deployment without Redis must (production
+            # refuses to count limits per process otherwise): the instance runs
+            # apart from the machine's Redis, and check-deploy's limits.memory
+            # warning on it is expected.
+            RATELIMIT_STORAGE_URI="memory://",
             # Without a mail server the account features that need one stay off.
             MAIL_ENABLED="false",
         )

@@ -31,7 +31,8 @@ from tests.smtp_server import Inbox, SmtpServer
 
 @pytest.fixture(autouse=True)
 def private_instance_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Apps built in this process keep their generated key, cache and mail files in tmp_path.
+    """Apps built in this process keep their generated key, cache and mail files in tmp_path,
+    and count rate limits in memory unless the test says otherwise.
 
     Without it a development app writes ``instance/secret_key`` and ``instance/mail``
     and a production app ``instance/cache`` into the checkout, where they outlive
@@ -40,6 +41,12 @@ def private_instance_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(config, "GENERATED_KEY_FILE", tmp_path / "instance" / "secret_key")
     monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("MAIL_FOLDER", str(tmp_path / "mail"))
+    # A production app built by a test counts its limits in memory, set on purpose
+    # as for a one-process site (production refuses to count there by default);
+    # tests of the shared store set REDIS_URL themselves.
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
+    for name in ("REDIS_URL", "TRUSTED_PROXIES"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -218,15 +218,19 @@ def drill_app(redis_server: PrivateRedis, database: Path) -> Iterator[DrillApp]:
         "SECRET_KEY": secrets.token_hex(32),
         "DATABASE_URL": f"sqlite:///{database}",
         "MAIL_ENABLED": "false",
-        "CACHE_REDIS_URL": redis_server.url,
-        "RATELIMIT_STORAGE_URI": redis_server.url,
+        # The one setting a deployment gives: both the cache and the limits use it.
+        "REDIS_URL": redis_server.url,
         "CACHE_KEY_PREFIX": f"drill-cache-{run}:",
         "RATELIMIT_KEY_PREFIX": f"drill-limits-{run}",
     }
-    saved = {name: os.environ.get(name) for name in settings}
+    unset = ("CACHE_REDIS_URL", "RATELIMIT_STORAGE_URI")
+    saved = {name: os.environ.get(name) for name in (*settings, *unset)}
     os.environ.update(settings)
+    for name in unset:
+        os.environ.pop(name, None)
     try:
         app = create_app("production")
+        assert app.config["RATELIMIT_STORAGE_URI"] == app.config["CACHE_REDIS_URL"]
     finally:
         for name, value in saved.items():
             if value is None:

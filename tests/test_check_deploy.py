@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from app.apache_config import SYSTEM_PYTHON, python_version_of
-from app.deploy_check import certificate_expiry, check_apache, read_apache
+from app.deploy_check import (
+    certificate_expiry,
+    check_apache,
+    check_shared_state,
+    production_app,
+    read_apache,
+)
 from scripts.private_apache import make_certificate
 from tests.helpers import copy_of_checkout
 
@@ -65,7 +71,9 @@ def run_check(project: Path, apache_root: Path, venv: Path, *args: str, **env: s
     environment = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("FLASK_", "SECRET_KEY", "DATABASE_URL", "RATELIMIT", "CACHE_"))
+        if not k.startswith(
+            ("FLASK_", "SECRET_KEY", "DATABASE_URL", "RATELIMIT", "CACHE_", "REDIS_URL", "TRUSTED_")
+        )
     }
     environment.update(PYTHONPATH=str(project), **env)
     return subprocess.run(
@@ -114,6 +122,9 @@ def test_every_planted_problem_is_reported_with_a_fix(
         DATABASE_URL=f"sqlite:///{tmp_path / 'app.db'}",
         MAIL_ENABLED="false",
         CACHE_REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0",
+        # Set on purpose, as for one process; the site runs four.
+        RATELIMIT_STORAGE_URI="memory://",
+        TRUSTED_PROXIES="10.0.0.5, 10.0.0.0/8",
     )
 
     assert result.returncode == 1, result.stderr
@@ -124,6 +135,7 @@ def test_every_planted_problem_is_reported_with_a_fix(
         "config.cookies_secure": "error",
         "config.sqlite": "warning",
         "limits.memory": "warning",
+        "proxies.too_wide": "warning",
         "redis.password": "warning",
         "redis.unreachable": "error",
         "database.migrations": "error",
@@ -172,7 +184,11 @@ def test_warnings_fail_only_when_asked(tmp_path: Path, project: Path) -> None:
     apache_root.mkdir()
     database = f"sqlite:///{tmp_path / 'app.db'}"
     common = dict(
-        FLASK_CONFIG="production", SECRET_KEY=GOOD_KEY, DATABASE_URL=database, MAIL_ENABLED="false"
+        FLASK_CONFIG="production",
+        SECRET_KEY=GOOD_KEY,
+        DATABASE_URL=database,
+        MAIL_ENABLED="false",
+        RATELIMIT_STORAGE_URI="memory://",
     )
     flask = Path(sys.executable).with_name("flask")
     subprocess.run(
@@ -220,3 +236,55 @@ def test_an_expired_certificate_is_an_error(tmp_path: Path) -> None:
     assert findings["apache.certificate_expired"].severity == "error"
     assert "apache.certificate_expiring" not in now
     assert "apache.certificate_expired" not in now
+
+
+@pytest.fixture
+def production_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("FLASK_CONFIG", "production")
+    monkeypatch.setenv("SECRET_KEY", GOOD_KEY)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
+    monkeypatch.setenv("MAIL_ENABLED", "false")
+    monkeypatch.delenv("CACHE_REDIS_URL", raising=False)
+
+
+def test_production_without_a_shared_store_is_refused_naming_redis_url(
+    production_settings: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RATELIMIT_STORAGE_URI")
+
+    app, findings = production_app()
+
+    assert app is None
+    [refused] = findings
+    assert refused.id == "config.refused"
+    assert "REDIS_URL is not set" in refused.message
+
+
+def test_one_redis_url_leaves_nothing_per_process_or_per_machine(
+    production_settings: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RATELIMIT_STORAGE_URI")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    app, _ = production_app()
+    assert app is not None
+
+    findings = list(check_shared_state(app, processes=2))
+
+    # Named once, as the setting to fix, though the cache and the limits both use it.
+    assert [(f.id, f.severity) for f in findings] == [("redis.password", "warning")]
+    assert findings[0].message.startswith("REDIS_URL gives no Redis password")
+
+
+def test_memory_limits_set_on_purpose_are_still_reported(production_settings: None) -> None:
+    app, _ = production_app()
+    assert app is not None
+    assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"  # conftest sets it on purpose
+
+    several = {f.id: f for f in check_shared_state(app, processes=2)}
+    one = {f.id: f.severity for f in check_shared_state(app, processes=1)}
+
+    assert several["limits.memory"].severity == "warning"
+    assert "2 times each limit" in several["limits.memory"].message
+    assert "REDIS_URL" in several["limits.memory"].fix
+    assert several["cache.per_machine"].severity == "info"
+    assert one == {"limits.memory": "info", "cache.per_machine": "info"}

@@ -8,10 +8,12 @@ import secrets
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from flask import Flask
 
 from app import create_app
 from config import (
@@ -19,9 +21,10 @@ from config import (
     ConfigError,
     default_config_name,
     generated_secret_key,
+    load_config,
     secret_key_problem,
 )
-from tests.helpers import copy_of_checkout
+from tests.helpers import PASSWORD, basic_auth, bearer, copy_of_checkout, redis_up, skip_or_fail
 
 PROJECT = Path(__file__).resolve().parent.parent
 # Made per run: a key written in the repository is one production must refuse.
@@ -311,7 +314,7 @@ def test_the_flask_command_uses_a_key_generated_into_instance(
 
 def test_env_example_documents_every_variable_the_app_reads() -> None:
     source = (PROJECT / "config.py").read_text()
-    read = set(re.findall(r'_env(?:_int|_bool|_seconds)?\(\s*"([A-Z_]+)"', source))
+    read = set(re.findall(r'_env(?:_int|_bool|_seconds|_networks)?\(\s*"([A-Z_]+)"', source))
     documented = set(re.findall(r"^#? ?([A-Z_]+)=", (PROJECT / ".env.example").read_text(), re.M))
     assert read, "no variables found in config.py"
     assert read - documented == set()
@@ -433,3 +436,136 @@ def test_a_configuration_named_in_code_still_reads_dotenv(
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["production"]
+
+
+def _production_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SECRET_KEY", GOOD_KEY)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'nodes.db'}")
+    monkeypatch.setenv("MAIL_ENABLED", "false")
+    for name in ("RATELIMIT_STORAGE_URI", "CACHE_REDIS_URL", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_production_refuses_to_count_rate_limits_per_process_unless_told(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _production_env(monkeypatch, tmp_path)
+    with pytest.raises(ConfigError, match="^REDIS_URL is not set") as refused:
+        create_app("production")
+    assert "RATELIMIT_STORAGE_URI=memory:// on purpose" in str(refused.value)
+
+    # Set on purpose, for a site served by one process: it starts.
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
+    assert create_app("production").config["RATELIMIT_STORAGE_URI"] == "memory://"
+    # With no limits at all there is nothing to count.
+    monkeypatch.delenv("RATELIMIT_STORAGE_URI")
+    monkeypatch.setenv("RATELIMIT_ENABLED", "false")
+    assert create_app("production").config["RATELIMIT_STORAGE_URI"] == "memory://"
+
+
+def test_one_redis_url_serves_the_rate_limits_and_the_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _production_env(monkeypatch, tmp_path)
+    monkeypatch.setenv("REDIS_URL", "redis://:pw@redis.internal:6379/0")
+    monkeypatch.setenv("REDIS_SOCKET_TIMEOUT", "0.3")
+
+    config = create_app("production").config
+
+    assert config["RATELIMIT_STORAGE_URI"] == "redis://:pw@redis.internal:6379/0"
+    assert config["CACHE_REDIS_URL"] == "redis://:pw@redis.internal:6379/0"
+    assert config["CACHE_TYPE"] == "app.resilient_cache.ResilientRedisCache"
+    for options in (config["RATELIMIT_STORAGE_OPTIONS"], config["CACHE_OPTIONS"]):
+        assert options["socket_timeout"] == 0.3
+    # One database, apart by key: the cache's prefix is never empty, and the
+    # limits' keys start with LIMITS: (the limits library's own prefix).
+    assert config["CACHE_KEY_PREFIX"] == "flaskapp:"
+
+
+def test_explicit_stores_win_over_redis_url(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _production_env(monkeypatch, tmp_path)
+    monkeypatch.setenv("REDIS_URL", "redis://:pw@redis.internal:6379/0")
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
+    monkeypatch.setenv("CACHE_REDIS_URL", "redis://:pw@cache.internal:6379/2")
+
+    config = create_app("production").config
+
+    assert config["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert "RATELIMIT_STORAGE_OPTIONS" not in config
+    assert config["CACHE_REDIS_URL"] == "redis://:pw@cache.internal:6379/2"
+
+
+def test_a_redis_cache_needs_a_key_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flask-Caching's clear() without a prefix empties the database, rate limits included."""
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    settings = load_config("testing")
+    final = {name: getattr(settings, name) for name in dir(settings) if name.isupper()}
+
+    with pytest.raises(ConfigError, match="^CACHE_KEY_PREFIX is empty"):
+        settings.validate({**final, "CACHE_KEY_PREFIX": ""})
+
+
+@pytest.fixture
+def two_nodes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[Flask, Flask]]:
+    """Two production apps, as on two machines, sharing one database and REDIS_URL only."""
+    import redis
+
+    from app.extensions import db
+    from app.models import Post, User
+
+    if not redis_up():
+        skip_or_fail("Redis is not reachable on 127.0.0.1:6379")
+    run = secrets.token_hex(4)
+    _production_env(monkeypatch, tmp_path)
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("CACHE_KEY_PREFIX", f"flaskapp-test-nodes-{run}:")
+    monkeypatch.setenv("RATELIMIT_KEY_PREFIX", f"flaskapp-test-nodes-{run}")
+    nodes = []
+    for name in ("a", "b"):
+        # Each machine has its own disk: without Redis, each its own folder cache.
+        monkeypatch.setenv("CACHE_DIR", str(tmp_path / f"cache-{name}"))
+        node = create_app("production")
+        node.config["PASSWORD_HASH_METHOD"] = "scrypt:1024:8:1"
+        nodes.append(node)
+    with nodes[0].app_context():
+        db.create_all()
+        user = User(username="alice", email="alice@example.com", password=PASSWORD)
+        db.session.add(Post(title="Before", body="b", author=user))
+        db.session.commit()
+    yield nodes[0], nodes[1]
+    for node in nodes:
+        with node.app_context():
+            db.engine.dispose()
+    connection = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    for key in connection.scan_iter(match=f"*flaskapp-test-nodes-{run}*"):
+        connection.delete(key)
+    connection.close()
+
+
+def test_two_nodes_with_redis_url_count_limits_and_cache_together(
+    two_nodes: tuple[Flask, Flask],
+) -> None:
+    """The issue's two measurements: limits per node, and a stale list on the other node."""
+    import redis
+
+    first, second = (node.test_client() for node in two_nodes)
+    wrong = basic_auth("alice", "not the password at all")
+
+    for client in (first, second, first, second, first):
+        assert client.post("/api/tokens", headers=wrong).status_code == 401
+    assert second.post("/api/tokens", headers=wrong).status_code == 429
+    assert first.post("/api/tokens", headers=wrong).status_code == 429
+    prefix = two_nodes[0].config["RATELIMIT_KEY_PREFIX"]
+    with redis.Redis.from_url("redis://127.0.0.1:6379/0") as connection:
+        assert list(connection.scan_iter(match=f"LIMITS:LIMITER/{prefix}/*")), "counted in Redis"
+
+    assert [post["title"] for post in second.get("/api/posts").get_json()["items"]] == ["Before"]
+    # From another address: this one is over the limit on both nodes.
+    first.environ_base["REMOTE_ADDR"] = "198.51.100.9"
+    token = first.post("/api/tokens", headers=basic_auth("alice")).get_json()["token"]
+    post_id = first.get("/api/posts").get_json()["items"][0]["id"]
+    edited = first.patch(f"/api/posts/{post_id}", json={"title": "After"}, headers=bearer(token))
+    assert edited.status_code == 200
+    assert [post["title"] for post in second.get("/api/posts").get_json()["items"]] == ["After"]
