@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from flask import current_app, has_app_context
+from flask import Flask, current_app, has_app_context
 from flask_limiter import Limiter
 
 from .redis_waits import note_wait_on_redis, waited_on_redis
@@ -38,6 +38,17 @@ class ResilientLimiter(Limiter):
         self._dead_since: float | None = None
         super().__init__(*args, **kwargs)
 
+    def init_app(self, app: Flask) -> None:
+        """Bind to ``app`` and its storage, of which nothing is known yet.
+
+        One process binds one app in production; the tests bind many, and an
+        outage one of them saw must not carry over to the next one's storage.
+        """
+        with self._probe_lock:
+            self._dead_since = None
+            self._next_probe = 0.0
+        super().init_app(app)
+
     @property
     def _storage_dead(self) -> bool:
         return self._dead_since is not None
@@ -58,6 +69,31 @@ class ResilientLimiter(Limiter):
             elif not dead and self._dead_since is not None:
                 outage, self._dead_since = now - self._dead_since, None
                 logger.info("Rate limit storage is back after %.1f s", outage)
+
+    def uses_redis(self) -> bool:
+        """Are the limits counted in Redis (rather than in each process's memory)?"""
+        uri = str(current_app.config.get("RATELIMIT_STORAGE_URI") or "")
+        # redis://, rediss://, redis+unix://, redis+sentinel://, redis+cluster://
+        return uri.startswith("redis")
+
+    def storage_available(self) -> bool:
+        """Does the limits' storage answer? While it is known to be down, asked only when due.
+
+        For the readiness check. Flask-Limiter never looks at its storage for an
+        exempt route, so without this a node the balancer took out would never
+        notice that Redis came back.
+        """
+        if waited_on_redis():
+            return not self._storage_dead
+        if self._storage_dead and not self._Limiter__should_check_backend():
+            return False
+        answered = bool(self.storage.check())
+        if not answered:
+            note_wait_on_redis()
+        if self._in_memory_fallback_enabled and answered == self._storage_dead:
+            # Flask-Limiter's own switch between Redis and its in-memory counts.
+            self._storage_dead = not answered
+        return answered
 
     def _Limiter__should_check_backend(self) -> bool:
         if waited_on_redis():
