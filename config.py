@@ -346,6 +346,17 @@ class BaseConfig:
         # After a failed connection, a process refuses new ones (503) for this many
         # seconds instead of making each request wait; also sent as Retry-After.
         self.DATABASE_RETRY_INTERVAL = _env_int("DATABASE_RETRY_INTERVAL", 2, minimum=1)
+        # Readiness (GET /api/ready), what a load balancer asks. While this file
+        # exists the node answers 503 "draining" there (GET /api/health stays 200),
+        # so the balancer stops sending it traffic; delete it to take traffic again.
+        self.DRAIN_FILE = _env("DRAIN_FILE", str(PROJECT_ROOT / "instance" / "drain"))
+        # Whether a Redis outage makes a node unready too. Off: nodes stay in the
+        # balancer while Redis is down, serving from the database with limits
+        # counted per process.
+        self.READY_NEEDS_REDIS = _env_bool("READY_NEEDS_REDIS", True)
+        # How long a `flask db` command waits for another one (on this machine or
+        # another node) to finish before giving up: as long as one migration may take.
+        self.MIGRATION_LOCK_TIMEOUT = _env_int("MIGRATION_LOCK_TIMEOUT", 600, minimum=1)
 
         # Bodies larger than this are refused with 413 before they are parsed.
         self.MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024)

@@ -186,6 +186,19 @@ def check_settings(app: Flask) -> Iterator[Finding]:
         )
 
 
+def check_drain(app: Flask) -> Iterator[Finding]:
+    """A drain file left behind keeps the node out of the load balancer for good."""
+    drain = app.config.get("DRAIN_FILE")
+    if drain and Path(drain).exists():
+        yield Finding(
+            "node.draining",
+            "warning",
+            f"{drain} exists: /api/ready answers 503 draining, so a load balancer sends "
+            "this node no traffic",
+            f"rm {drain} once the node should take traffic again",
+        )
+
+
 def check_shared_state(app: Flask, processes: int) -> Iterator[Finding]:
     settings = app.config
     if settings.get("RATELIMIT_ENABLED") and str(
@@ -548,6 +561,7 @@ def run_checks(
     if app is not None:
         steps[:0] = [
             lambda: check_settings(app),
+            lambda: check_drain(app),
             lambda: check_shared_state(app, daemon_processes(apache)),
             lambda: check_services(app),
             lambda: check_data_owner(app, user),

@@ -152,6 +152,16 @@ class ResilientRedisCache(RedisCache):
         if outage is not None:
             logger.info("Redis cache is back after %.1f s; cached lists were invalidated", outage)
 
+    def available(self) -> bool:
+        """Does Redis answer? While it is known to be down, asked only when a probe is due.
+
+        For the readiness check: a successful probe ends the outage (and runs the
+        recovery) as any cache call would, so a node that gets no other traffic
+        still comes back.
+        """
+        answered = self._call(lambda: bool(self._read_client.ping()), False)
+        return answered and not self.breaker.is_open
+
     def get(self, key: str) -> Any:
         return self._call(lambda: super(ResilientRedisCache, self).get(key), None)
 

@@ -39,13 +39,18 @@ class ResilientLimiter(Limiter):
         super().__init__(*args, **kwargs)
 
     def init_app(self, app: Flask) -> None:
-        """Bind to ``app``, with that app's own RATELIMIT_KEY_PREFIX.
+        """Bind to ``app``: its own RATELIMIT_KEY_PREFIX, its storage, no outage known yet.
 
-        Flask-Limiter keeps the first app's prefix for every app bound later in
-        the process, so a second app (a test's, a drill's) would count under
-        the first one's keys, in a Redis they may share.
+        One process binds one app in production; the tests and drills bind
+        many. Flask-Limiter keeps the first app's prefix for every app bound
+        later in the process, so a second app would count under the first
+        one's keys in a Redis they may share; and an outage one app saw must
+        not carry over to the next one's storage.
         """
         self._key_prefix = ""
+        with self._probe_lock:
+            self._dead_since = None
+            self._next_probe = 0.0
         super().init_app(app)
 
     @property
@@ -68,6 +73,31 @@ class ResilientLimiter(Limiter):
             elif not dead and self._dead_since is not None:
                 outage, self._dead_since = now - self._dead_since, None
                 logger.info("Rate limit storage is back after %.1f s", outage)
+
+    def uses_redis(self) -> bool:
+        """Are the limits counted in Redis (rather than in each process's memory)?"""
+        uri = str(current_app.config.get("RATELIMIT_STORAGE_URI") or "")
+        # redis://, rediss://, redis+unix://, redis+sentinel://, redis+cluster://
+        return uri.startswith("redis")
+
+    def storage_available(self) -> bool:
+        """Does the limits' storage answer? While it is known to be down, asked only when due.
+
+        For the readiness check. Flask-Limiter never looks at its storage for an
+        exempt route, so without this a node the balancer took out would never
+        notice that Redis came back.
+        """
+        if waited_on_redis():
+            return not self._storage_dead
+        if self._storage_dead and not self._Limiter__should_check_backend():
+            return False
+        answered = bool(self.storage.check())
+        if not answered:
+            note_wait_on_redis()
+        if self._in_memory_fallback_enabled and answered == self._storage_dead:
+            # Flask-Limiter's own switch between Redis and its in-memory counts.
+            self._storage_dead = not answered
+        return answered
 
     def _Limiter__should_check_backend(self) -> bool:
         if waited_on_redis():

@@ -6,6 +6,7 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from app.migration_lock import migration_lock
 from app.models import UTCDateTime
 
 config = context.config
@@ -52,7 +53,10 @@ def run_migrations_online():
     options = dict(current_app.extensions["migrate"].configure_args)
     options.setdefault("process_revision_directives", skip_empty_revisions)
     options.setdefault("render_item", render_item)
-    with engine.connect() as connection:
+    # Every node of a cluster may run `flask db upgrade` at once: the lock lets one
+    # in at a time, and Alembic reads the current revision only inside it.
+    timeout = current_app.config["MIGRATION_LOCK_TIMEOUT"]
+    with engine.connect() as connection, migration_lock(connection, timeout, logger):
         context.configure(connection=connection, target_metadata=target_db.metadata, **options)
         with context.begin_transaction():
             context.run_migrations()

@@ -110,6 +110,8 @@ def test_every_planted_problem_is_reported_with_a_fix(
     env_file = project / ".env"
     env_file.write_text("LOG_LEVEL=INFO\n")
     env_file.chmod(0o644)
+    # Drained for a deploy, and never put back.
+    (project / "instance" / "drain").touch()
     result = run_check(
         project,
         weak_apache,
@@ -134,6 +136,7 @@ def test_every_planted_problem_is_reported_with_a_fix(
         "config.debug": "error",
         "config.cookies_secure": "error",
         "config.sqlite": "warning",
+        "node.draining": "warning",
         "limits.memory": "warning",
         "proxies.too_wide": "warning",
         "redis.password": "warning",

@@ -473,3 +473,44 @@ def test_any_other_database_error_stays_a_500_with_its_traceback(
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1
     assert errors[0].exc_info
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["stopped", "frozen"])
+def test_readiness_is_503_within_bounds_while_the_database_is_out_and_200_once_it_is_back(
+    served: Served, mariadb: PrivateMariaDB, tmp_path: Path, fault: str
+) -> None:
+    served.app.config["DRAIN_FILE"] = str(tmp_path / "drain")
+
+    def ready() -> tuple[requests.Response, float]:
+        started = time.monotonic()
+        reply = requests.get(f"{served.base}/api/ready", timeout=30)
+        return reply, time.monotonic() - started
+
+    reply, _ = ready()
+    assert reply.status_code == 200
+    assert reply.json() == {"status": "ready", "database": "ok", "redis": "not used"}
+
+    mariadb.stop() if fault == "stopped" else mariadb.pause()
+    answers = [ready() for _ in range(8)]
+    for reply, seconds in answers:
+        assert reply.status_code == 503
+        assert reply.json() == {
+            "status": "unavailable",
+            "database": "unavailable",
+            "redis": "not used",
+        }
+        assert reply.headers["Retry-After"] == str(RETRY_INTERVAL)
+        assert reply.headers["Cache-Control"] == "no-store"
+        assert seconds < LATENCY_BOUND, f"a check took {seconds:.2f} s"
+
+    mariadb.start() if fault == "stopped" else mariadb.resume()
+    back = time.monotonic()
+    while ready()[0].status_code != 200:
+        assert time.monotonic() - back < RECOVERY_BOUND, "still not ready"
+        time.sleep(0.2)
+    slowest = max(seconds for _, seconds in answers)
+    print(
+        f"\nreadiness while the database was {fault}: slowest {slowest:.2f} s; "
+        f"ready {time.monotonic() - back:.2f} s after it returned"
+    )

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, make_url, text
 
-from tests.cli_helpers import flask_command
+from app.migration_lock import lock_name
+from tests.cli_helpers import flask_command, start_flask_command
 from tests.helpers import drop_every_table
 
 # Each test runs the real ``flask`` command in subprocesses.
@@ -23,6 +27,12 @@ def empty_database(tmp_path: Path) -> Iterator[str]:
     drop_every_table(url)
     yield url
     drop_every_table(url)
+
+
+# Several nodes deploying at once: runs started together, and rounds of them.
+RUNNERS = 3
+ROUNDS = 3
+HEAD = "953181aa482f"
 
 
 def _tables(url: str) -> set[str]:
@@ -58,3 +68,81 @@ def test_commands_print_no_deprecation_warnings(empty_database: str) -> None:
     upgrade = flask_command("db", "upgrade", database_url=empty_database)
     assert upgrade.returncode == 0
     assert "Warning" not in upgrade.stderr
+
+
+def _versions(url: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return list(
+                connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+            )
+    finally:
+        engine.dispose()
+
+
+def test_upgrades_started_together_on_an_empty_database_all_succeed(
+    empty_database: str, tmp_path: Path
+) -> None:
+    # Without the migration lock, each round failed here with "Table 'users' already
+    # exists" (MariaDB) or "table users already exists" (SQLite) in all but one runner.
+    for round_ in range(ROUNDS):
+        drop_every_table(empty_database)
+        runners = [
+            start_flask_command("db", "upgrade", database_url=empty_database, cache_dir=tmp_path)
+            for _ in range(RUNNERS)
+        ]
+        outcomes = [(runner.wait(timeout=120), runner.communicate()[1]) for runner in runners]
+
+        # The error line of each failed runner, not its whole traceback.
+        failed = [stderr.strip().splitlines()[-3:] for status, stderr in outcomes if status != 0]
+        assert failed == [], f"round {round_ + 1}: {failed}"
+        assert _versions(empty_database) == [HEAD]
+        check = flask_command("db", "check", database_url=empty_database)
+        assert check.returncode == 0, check.stderr + check.stdout
+        assert "No new upgrade operations detected" in check.stdout + check.stderr
+
+
+@contextlib.contextmanager
+def _migration_lock_held(url: str) -> Iterator[str]:
+    """Hold ``url``'s migration lock as a running ``flask db`` command would; yield its name."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        connection = sqlite3.connect(str(parsed.database), isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            yield "SQLite"
+        finally:
+            connection.close()
+        return
+    engine = create_engine(url)
+    name = lock_name(str(parsed.database))
+    try:
+        with engine.connect() as connection:
+            got = connection.execute(text("SELECT GET_LOCK(:name, 0)"), {"name": name}).scalar()
+            assert got == 1
+            yield name
+    finally:
+        engine.dispose()
+
+
+def test_an_upgrade_waits_for_the_lock_then_gives_up_with_one_line_naming_it(
+    empty_database: str, tmp_path: Path
+) -> None:
+    with _migration_lock_held(empty_database) as name:
+        started = time.monotonic()
+        upgrade = flask_command(
+            "db", "upgrade", database_url=empty_database, MIGRATION_LOCK_TIMEOUT="2"
+        )
+        waited = time.monotonic() - started
+
+    assert upgrade.returncode == 1
+    assert name in upgrade.stderr
+    assert "MIGRATION_LOCK_TIMEOUT" in upgrade.stderr
+    assert "Traceback" not in upgrade.stderr
+    assert 2 <= waited < 30
+    assert _tables(empty_database) <= {"alembic_version"}
+
+    again = flask_command("db", "upgrade", database_url=empty_database)
+    assert again.returncode == 0, again.stderr
+    assert _versions(empty_database) == [HEAD]

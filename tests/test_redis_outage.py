@@ -7,6 +7,7 @@ clients, while the tests stop or freeze that Redis.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from app import create_app
-from app.extensions import cache, db
+from app.extensions import cache, db, limiter
 from app.redis_waits import note_wait_on_redis
 from app.resilient_cache import CircuitBreaker
 from config import ConfigError, load_config
@@ -40,6 +41,7 @@ LIMIT = 5  # RATELIMIT_LOGIN's default: 5 password guesses a minute
 REDIS_TIMEOUT = 0.2  # REDIS_SOCKET_TIMEOUT's default
 # REDIS_RETRY_INTERVAL's default is 2 s; Flask-Limiter alone could take 32 s.
 RECOVERY_BOUND = 5.0
+RETRY_INTERVAL = 2.0  # REDIS_RETRY_INTERVAL's default
 OUTAGE = 7.0
 
 
@@ -241,3 +243,46 @@ def test_a_request_that_waited_on_redis_leaves_it_alone_until_it_ends(
     with app.app_context():
         assert cache.get("answer") == 42
         cache.clear()
+
+
+def _ready(served: DrillApp) -> tuple[int, dict[str, str], float]:
+    """GET /api/ready: status, body and seconds taken."""
+    status, body, seconds = served.request("GET", "/api/ready")
+    return status, json.loads(body), seconds
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["stopped", "hung"])
+def test_readiness_reports_redis_down_at_once_and_ready_again_with_no_other_traffic(
+    served: DrillApp, private_redis: PrivateRedis, tmp_path: Path, fault: str
+) -> None:
+    served.app.config["DRAIN_FILE"] = str(tmp_path / "drain")
+    status, body, _ = _ready(served)
+    assert (status, body) == (200, {"status": "ready", "database": "ok", "redis": "ok"})
+
+    private_redis.stop() if fault == "stopped" else private_redis.pause()
+    # The balancer took the node out: from now on only its checks reach it.
+    answers = []
+    asking = time.monotonic()
+    while time.monotonic() - asking < 2 * RETRY_INTERVAL:
+        answers.append(_ready(served))
+        time.sleep(0.1)
+    down = {"status": "unavailable", "database": "ok", "redis": "unavailable"}
+    assert [(status, body) for status, body, _ in answers] == [(503, down)] * len(answers)
+    slowest = max(seconds for *_, seconds in answers)
+    assert slowest < LATENCY_BOUND, f"a check took {slowest:.2f} s"
+    # Redis is asked once per store and retry interval, not on every check.
+    waited = [seconds for *_, seconds in answers if seconds >= REDIS_TIMEOUT]
+    assert len(waited) <= 2 * 3, (len(waited), len(answers))
+
+    private_redis.start() if fault == "stopped" else private_redis.resume()
+    recovery = wait_for(lambda: _ready(served)[0] == 200, timeout=RECOVERY_BOUND, interval=0.3)
+    print(
+        f"\n{len(answers)} checks while Redis was {fault}: slowest {slowest:.3f} s, "
+        f"{len(waited)} waited on Redis; ready {recovery:.2f} s after it returned"
+    )
+    assert _ready(served)[1] == {"status": "ready", "database": "ok", "redis": "ok"}
+    # The checks alone brought the cache and the rate limits back to Redis.
+    with served.app.app_context():
+        assert not cache.cache.breaker.is_open
+        assert not limiter._storage_dead

@@ -1,16 +1,28 @@
-"""Liveness and database health, for load balancers and monitoring."""
+"""Health and readiness checks, for monitoring and load balancers.
+
+``/api/health`` says whether the app answers and its database does; it is what
+monitoring watches. ``/api/ready`` says whether this node should get traffic:
+the database and Redis answer, and no sysadmin is draining it. Both are exempt
+from rate limits (a balancer asks every few seconds from one address) and
+never cached: an old answer about a node's state is a wrong one.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from .. import readiness
 from ..database_faults import classify, retry_after, rollback_quietly
 from ..extensions import db, limiter
 from . import bp
 from .operations import Reply, operation
-from .schemas import HealthSchema
+from .schemas import HealthSchema, ReadinessSchema
+
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 @bp.get("/health")
@@ -18,10 +30,10 @@ from .schemas import HealthSchema
 @operation(
     replies={
         200: Reply(HealthSchema, "The database answers."),
-        503: Reply(HealthSchema, "The database does not answer."),
+        503: Reply(HealthSchema, "The database does not answer.", headers=("Retry-After",)),
     }
 )
-def health() -> tuple[dict[str, str], int] | tuple[dict[str, str], int, dict[str, str]]:
+def health() -> tuple[dict[str, str], int, dict[str, str]]:
     """Health of the application and its database."""
     try:
         db.session.execute(text("SELECT 1"))
@@ -30,6 +42,26 @@ def health() -> tuple[dict[str, str], int] | tuple[dict[str, str], int, dict[str
         fault = classify(error)
         cause = fault.cause if fault else f"{type(error).__name__}: {error}"
         current_app.logger.warning("health check: the database did not answer: %s", cause)
-        headers = {"Retry-After": str(retry_after())}
+        headers = {**NO_STORE, "Retry-After": str(retry_after())}
         return {"status": "unhealthy", "database": "unavailable"}, 503, headers
-    return {"status": "healthy", "database": "ok"}, 200
+    return {"status": "healthy", "database": "ok"}, 200, NO_STORE
+
+
+@bp.get("/ready")
+@limiter.exempt
+@operation(
+    replies={
+        200: Reply(ReadinessSchema, "Ready: the balancer may send this node traffic."),
+        503: Reply(
+            ReadinessSchema,
+            "Not ready: draining on purpose, or a part it needs does not answer.",
+            headers=("Retry-After",),
+        ),
+    }
+)
+def ready() -> tuple[Any, int, dict[str, str]]:
+    """Whether this node should get traffic from the load balancer."""
+    found = readiness.check()
+    if found.ready:
+        return found, 200, NO_STORE
+    return found, 503, {**NO_STORE, "Retry-After": str(retry_after())}

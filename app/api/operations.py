@@ -35,7 +35,10 @@ Auth = Literal["bearer", "basic"]
 # The attribute of a view function that holds its Operation.
 ATTRIBUTE = "api_operation"
 
-HEADERS = {"Location": "The new resource's URL."}
+HEADERS = {
+    "Location": "The new resource's URL.",
+    "Retry-After": "Seconds to wait before asking again.",
+}
 
 
 @dataclass(frozen=True)

@@ -372,6 +372,25 @@ class HealthSchema(Schema):
     database = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable"]))
 
 
+class ReadinessSchema(Schema):
+    """Whether this node should get traffic, and the state of each part it needs."""
+
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(["ready", "draining", "unavailable"]),
+        metadata={
+            "description": "ready: send traffic. draining: a sysadmin is taking the node out. "
+            "unavailable: the database, or a Redis store in use, does not answer."
+        },
+    )
+    database = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable"]))
+    redis = fields.String(
+        required=True,
+        validate=validate.OneOf(["ok", "unavailable", "not used"]),
+        metadata={"description": "The cache's and the rate limits' Redis, when configured."},
+    )
+
+
 class ErrorSchema(Schema):
     """The one shape of every error the API returns."""
 

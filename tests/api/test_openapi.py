@@ -277,6 +277,12 @@ def test_documented_response_codes_are_exactly_those_the_api_answers_with(
     auth = bearer(token)
 
     call(client, "get", "/api/health")
+    drain = tmp_path / "drain"
+    app.config["DRAIN_FILE"] = str(drain)
+    call(client, "get", "/api/ready")
+    drain.touch()
+    call(client, "get", "/api/ready")
+    drain.unlink()
     call(client, "get", "/api/users")
     call(client, "get", "/api/users?page=0")
     call(client, "get", f"/api/users/{user.id}")
@@ -392,6 +398,7 @@ def test_documented_response_codes_are_exactly_those_the_api_answers_with(
     monkeypatch.setenv("TEST_DATABASE_URL", f"sqlite:///{tmp_path / 'missing' / 'app.db'}")
     broken = create_app("testing")
     call(broken.test_client(), "get", "/api/health")
+    call(broken.test_client(), "get", "/api/ready")
     with broken.app_context():
         db.engine.dispose()
 

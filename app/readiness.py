@@ -1,0 +1,129 @@
+"""Is this node ready for traffic? What a load balancer asks every few seconds.
+
+Ready means: the database answers, every Redis store the app is configured with
+answers (unless ``READY_NEEDS_REDIS`` is off), and no sysadmin has asked the
+node to drain by creating ``DRAIN_FILE``.
+
+Cheap by design. The database gets one ``SELECT 1``. Redis is asked through the
+cache's and the rate limiter's own outage state: while either already knows
+Redis is down, it is not asked again until its next probe is due, and that
+probe is what brings it back, so a node the balancer took out (and so gets no
+other traffic) still notices when Redis returns. A request waits on a failing
+Redis at most once (``redis_waits``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from flask import current_app
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from .database_faults import classify, rollback_quietly
+from .extensions import cache, db, limiter
+from .resilient_cache import ResilientRedisCache
+
+logger = logging.getLogger(__name__)
+
+Part = Literal["ok", "unavailable"]
+RedisPart = Literal["ok", "unavailable", "not used"]
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """What the readiness check found."""
+
+    database: Part
+    redis: RedisPart
+    draining: bool
+    # READY_NEEDS_REDIS: whether a Redis outage takes the node out.
+    redis_required: bool = True
+    # What is wrong, for the log; empty when nothing is.
+    cause: str = ""
+
+    @property
+    def status(self) -> Literal["ready", "draining", "unavailable"]:
+        """The verdict: draining (on purpose) wins over a failed part."""
+        if self.draining:
+            return "draining"
+        if self.database != "ok" or (self.redis == "unavailable" and self.redis_required):
+            return "unavailable"
+        return "ready"
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "ready"
+
+
+def check() -> Readiness:
+    """Check this node's database, Redis stores and drain file (inside a request)."""
+    database, database_cause = _database()
+    redis, redis_cause = _redis()
+    draining = drain_requested()
+    causes = [cause for cause in (database_cause, redis_cause) if cause]
+    if draining:
+        causes.insert(0, f"draining: {current_app.config['DRAIN_FILE']} exists")
+    readiness = Readiness(
+        database, redis, draining, current_app.config["READY_NEEDS_REDIS"], "; ".join(causes)
+    )
+    _verdicts.note(readiness.cause)
+    return readiness
+
+
+def drain_requested() -> bool:
+    """Has a sysadmin asked this node to leave the balancer (``DRAIN_FILE`` exists)?"""
+    return Path(current_app.config["DRAIN_FILE"]).exists()
+
+
+def _database() -> tuple[Part, str]:
+    try:
+        db.session.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError) as error:
+        rollback_quietly(db.session)
+        fault = classify(error)
+        return "unavailable", "database: " + (
+            fault.cause if fault else f"{type(error).__name__}: {error}"
+        )
+    return "ok", ""
+
+
+def _redis() -> tuple[RedisPart, str]:
+    """Do the Redis stores in use answer? Each asked at most once, only when due."""
+    stores: list[tuple[str, bool]] = []
+    backend = cache.cache
+    if isinstance(backend, ResilientRedisCache):
+        stores.append(("cache", backend.available()))
+    if current_app.config["RATELIMIT_ENABLED"] and limiter.uses_redis():
+        stores.append(("rate limits", limiter.storage_available()))
+    if not stores:
+        return "not used", ""
+    down = [name for name, answers in stores if not answers]
+    if not down:
+        return "ok", ""
+    return "unavailable", f"Redis ({', '.join(down)}) does not answer"
+
+
+class _VerdictLog:
+    """One log line when this process's verdict changes, not one per check."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cause = ""
+
+    def note(self, cause: str) -> None:
+        with self._lock:
+            previous, self._cause = self._cause, cause
+        if cause == previous:
+            return
+        if cause:
+            logger.warning("readiness: %s", cause)
+        else:
+            logger.info("readiness: ready for traffic again")
+
+
+_verdicts = _VerdictLog()
