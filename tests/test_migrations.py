@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, make_url, text
 
 from app.migration_lock import lock_name
-from tests.cli_helpers import flask_command, start_flask_command
+from tests.cli_helpers import PROJECT, flask_command, start_flask_command
 from tests.helpers import drop_every_table
 
 # Each test runs the real ``flask`` command in subprocesses.
@@ -32,7 +33,8 @@ def empty_database(tmp_path: Path) -> Iterator[str]:
 # Several nodes deploying at once: runs started together, and rounds of them.
 RUNNERS = 3
 ROUNDS = 3
-HEAD = "953181aa482f"
+# The newest committed revision, as Alembic reads it from migrations/.
+HEAD = ScriptDirectory(str(PROJECT / "migrations")).get_current_head()
 
 
 def _tables(url: str) -> set[str]:
