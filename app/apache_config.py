@@ -345,7 +345,11 @@ def warn_if_missing(option: str, path: str) -> None:
 def apache_config_command(
     output: Path | None, hardening_output: Path | None, **options: Any
 ) -> None:
-    """Render the Apache vhost (HTTPS, mod_wsgi daemon mode) for this machine."""
+    """Render the Apache vhost for this machine.
+
+    By --mode: the app over HTTPS in mod_wsgi daemon mode (single), the app
+    over plain HTTP behind a front (backend), or that front (front).
+    """
     settings = settings_from_options(**options)
     text = render_vhost(settings)
     if hardening_output is not None:
