@@ -18,6 +18,8 @@ import click
 from flask import current_app
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from config import trusted_proxies_problem
+
 from .api.errors import error_response
 from .errors import MESSAGES
 from .logs import secret_url_prefixes
@@ -34,6 +36,10 @@ _MOUNT = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _HOST = re.compile(r"^[A-Za-z0-9.-]+$")
 _UNSAFE_PATH = re.compile(r"[\s\"'\\]")
+# --backend HOST:PORT (an IPv6 address in brackets).
+_BACKEND = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$")
+MODES = ("single", "backend", "front")
+TEMPLATES_BY_MODE = {"backend": "flaskapp-backend.conf.j2", "front": "flaskapp-front.conf.j2"}
 # Statuses Apache answers itself under /api: a body without a Content-Length,
 # a body over LimitRequestBody, and the app's processes unreachable. The app's
 # own words where it has them.
@@ -76,9 +82,20 @@ class VhostSettings:
     api_errors: tuple[tuple[int, str], ...] = ()
     # Paths whose URLs hold a secret: the access log leaves them out.
     secret_paths: tuple[str, ...] = ()
+    # single: TLS and the app on one machine; backend: the app over plain HTTP
+    # behind a front; front: TLS and the balancer in front of backends.
+    mode: str = "single"
+    # front: the backends' HOST:PORT.
+    backends: tuple[str, ...] = ()
+    # backend: the front's addresses, for the reminder about TRUSTED_PROXIES.
+    trusted_proxies: tuple[str, ...] = ()
+    # backend: who may reach its HTTP port (Require ip).
+    allow_from: tuple[str, ...] = ()
 
     @property
     def template(self) -> str:
+        if self.mode in TEMPLATES_BY_MODE:
+            return TEMPLATES_BY_MODE[self.mode]
         return "flaskapp-mixed.conf.j2" if self.mount else "flaskapp.conf.j2"
 
 
@@ -104,6 +121,8 @@ def render_vhost(settings: VhostSettings) -> str:
         listen_https=settings.https_port != 443,
         https_port_suffix="" if settings.https_port == 443 else f":{settings.https_port}",
         security_headers=apache_headers(),
+        # A backend answers the front over plain HTTP: HSTS is the front's to send.
+        hsts=settings.mode != "backend",
         api_errors_expr="%{REQUEST_STATUS} -in {"
         + ", ".join(f"'{status}'" for status, _ in settings.api_errors)
         + "}",
@@ -231,10 +250,39 @@ def warn_if_missing(option: str, path: str) -> None:
 @click.command("apache-config")
 @click.option("--server-name", required=True, help="The site's host name, e.g. example.com.")
 @click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="single",
+    show_default=True,
+    help="single: HTTPS and the app on this machine. backend: the app over plain HTTP "
+    "for a front that terminates TLS. front: TLS and a balancer over --backend nodes.",
+)
+@click.option(
     "--venv",
-    required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="The virtual environment made with /usr/bin/python3 (mod_wsgi's python-home).",
+    help="The virtual environment made with /usr/bin/python3 (mod_wsgi's python-home); "
+    "required except with --mode front.",
+)
+@click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    metavar="HOST:PORT",
+    help="--mode front: a backend node's HTTP address (repeat for each node).",
+)
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    metavar="ADDRESS",
+    help="--mode backend: the front's address or network (repeatable); "
+    "default: TRUSTED_PROXIES. Only the .env setting makes the app trust it.",
+)
+@click.option(
+    "--allow-from",
+    multiple=True,
+    metavar="ADDRESS",
+    help="--mode backend: who may reach the HTTP port (repeatable); default: the trusted proxies.",
 )
 @click.option(
     "--mount",
@@ -297,7 +345,11 @@ def warn_if_missing(option: str, path: str) -> None:
 def apache_config_command(
     output: Path | None, hardening_output: Path | None, **options: Any
 ) -> None:
-    """Render the Apache vhost (HTTPS, mod_wsgi daemon mode) for this machine."""
+    """Render the Apache vhost for this machine.
+
+    By --mode: the app over HTTPS in mod_wsgi daemon mode (single), the app
+    over plain HTTP behind a front (backend), or that front (front).
+    """
     settings = settings_from_options(**options)
     text = render_vhost(settings)
     if hardening_output is not None:
@@ -310,15 +362,70 @@ def apache_config_command(
         sys.stdout.write(text)
 
 
+def check_backends(mode: str, backends: tuple[str, ...]) -> tuple[str, ...]:
+    """The front's backends, each ``HOST:PORT``; none outside --mode front."""
+    if mode != "front":
+        if backends:
+            raise DeployError("--backend is for --mode front")
+        return ()
+    if not backends:
+        raise DeployError("--mode front needs at least one --backend HOST:PORT")
+    for backend in backends:
+        match = _BACKEND.match(backend)
+        if not match or not 1 <= int(match[2]) <= 65535:
+            raise DeployError(f"--backend {backend!r} must be HOST:PORT, e.g. 10.0.0.11:80")
+    return backends
+
+
+def backend_access(
+    mode: str, trusted_proxies: tuple[str, ...], allow_from: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The backend's trusted proxies and who may reach it; empty outside --mode backend.
+
+    The trusted proxies default to the app's TRUSTED_PROXIES (the command reads
+    this node's .env), and who may connect defaults to them. A backend open to
+    everyone would serve the site over plain HTTP, past the front's TLS and HSTS,
+    so one of the two must name someone.
+    """
+    if mode != "backend":
+        if trusted_proxies or allow_from:
+            raise DeployError("--trusted-proxy and --allow-from are for --mode backend")
+        return (), ()
+    configured = tuple(str(n) for n in current_app.config.get("TRUSTED_PROXIES") or ())
+    trusted = trusted_proxies or configured
+    allowed = allow_from or trusted
+    for option, networks in (("--trusted-proxy", trusted), ("--allow-from", allowed)):
+        problem = trusted_proxies_problem(list(networks), option)
+        if problem:
+            raise DeployError(problem)
+    if not allowed:
+        raise DeployError(
+            "--mode backend needs the front's address: --trusted-proxy ADDRESS "
+            "(or TRUSTED_PROXIES in .env), or --allow-from ADDRESS"
+        )
+    if not configured:
+        # The vhost cannot set it: the app reads TRUSTED_PROXIES from .env only.
+        click.echo(
+            "warning: TRUSTED_PROXIES is not set: add the front's address to .env, "
+            "or every client looks like the front",
+            err=True,
+        )
+    return trusted, allowed
+
+
 def settings_from_options(
     *,
     server_name: str,
-    venv: Path,
+    venv: Path | None,
     project: Path,
     mount: str,
     site_name: str,
     user: str,
     group: str | None,
+    mode: str = "single",
+    backends: tuple[str, ...] = (),
+    trusted_proxies: tuple[str, ...] = (),
+    allow_from: tuple[str, ...] = (),
     **paths_and_numbers: Any,
 ) -> VhostSettings:
     """Check the command's options (click has typed them) and make VhostSettings of them."""
@@ -327,10 +434,19 @@ def settings_from_options(
     mount = mount.rstrip("/")
     if mount and not _MOUNT.match(mount):
         raise DeployError(f"--mount {mount!r} must look like /app (letters, digits, . _ ~ -)")
+    if mount and mode != "single":
+        raise DeployError(f"--mount is for --mode single, not --mode {mode}")
     if not _NAME.match(site_name):
         raise DeployError(f"--site-name {site_name!r} may hold only letters, digits, _ and -")
-    venv, project = venv.absolute(), project.absolute()
-    paths = {"venv": venv, "project": project}
+    if venv is None and mode != "front":
+        raise DeployError(f"--mode {mode} needs --venv")
+    backends = check_backends(mode, backends)
+    trusted_proxies, allow_from = backend_access(mode, trusted_proxies, allow_from)
+    project = project.absolute()
+    paths: dict[str, Any] = {"project": project}
+    if venv is not None:
+        # The front runs no Python: its venv, if given, is not used.
+        venv = paths["venv"] = venv.absolute()
     for option in ("cert", "key", "log_dir", "document_root", "acme_root"):
         paths[option] = paths_and_numbers[option]
     for option, value in paths.items():
@@ -341,12 +457,14 @@ def settings_from_options(
             )
     if not (project / "wsgi_app.wsgi").is_file():
         raise DeployError(f"{project} has no wsgi_app.wsgi: --project must be the checkout")
-    wsgi_python = check_venv_matches_mod_wsgi(venv)
-    for option in ("cert", "key"):
-        warn_if_missing(f"--{option}", str(paths_and_numbers[option]))
+    wsgi_python = check_venv_matches_mod_wsgi(venv) if venv and mode != "front" else ""
+    if mode != "backend":
+        # A backend has no TLS of its own.
+        for option in ("cert", "key"):
+            warn_if_missing(f"--{option}", str(paths_and_numbers[option]))
     return VhostSettings(
         server_name=server_name,
-        venv=str(venv),
+        venv=str(venv or ""),
         project=str(project),
         mount=mount,
         site_name=site_name,
@@ -357,5 +475,9 @@ def settings_from_options(
         max_body=int(current_app.config["MAX_CONTENT_LENGTH"]),
         api_errors=api_error_documents(),
         secret_paths=secret_url_prefixes(current_app),
+        mode=mode,
+        backends=backends,
+        trusted_proxies=trusted_proxies,
+        allow_from=allow_from,
         **paths_and_numbers,
     )

@@ -50,6 +50,16 @@ MODULES_NEEDED = [
     "reqtimeout",
     "setenvif",
 ]
+# What `flask apache-config --mode front` needs on top (mod_watchdog, which
+# proxy_hcheck uses, is built into Debian's apache2).
+FRONT_MODULES = [
+    "proxy",
+    "proxy_http",
+    "proxy_balancer",
+    "lbmethod_byrequests",
+    "proxy_hcheck",
+    "slotmem_shm",
+]
 # Seconds for request headers: short, so a test sees slow clients cut off quickly.
 HEADER_TIMEOUT = 3
 
@@ -166,6 +176,34 @@ Include {root}/site.conf
 """
 
 
+def check_syntax(
+    root: Path, site: str, hardening: str, modules: list[str]
+) -> subprocess.CompletedProcess[str]:
+    """``apache2 -t`` on a rendered site in the ServerRoot ``root``; starts no server.
+
+    ``modules`` are loaded besides MODULES_NEEDED. The files the site names
+    (certificate, log folder) must exist under ``root``.
+    """
+    for name in ("run", "logs"):
+        (root / name).mkdir(mode=0o755, exist_ok=True)
+    (root / "site.conf").write_text(site)
+    (root / "server-hardening.conf").write_text(hardening)
+    conf = root / "apache2.conf"
+    conf.write_text(
+        MAIN_CONF.format(
+            root=root, user=DAEMON_USER, modules=load_modules(MODULES_NEEDED + modules)
+        )
+    )
+    return subprocess.run(
+        [str(APACHE), "-f", str(conf), "-t"], capture_output=True, text=True, timeout=60
+    )
+
+
+def load_modules(names: list[str]) -> str:
+    """LoadModule lines for ``names`` (as in mod_NAME.so)."""
+    return "\n".join(f"LoadModule {name}_module {MODULES}/mod_{name}.so" for name in names)
+
+
 @dataclass
 class PrivateApache:
     """One private Apache instance; ``start()`` then ``stop()``."""
@@ -234,11 +272,10 @@ class PrivateApache:
 
     def write_config(self) -> Path:
         (self.root / "site.conf").write_text(self.render_site())
-        modules = "\n".join(
-            f"LoadModule {name}_module {MODULES}/mod_{name}.so" for name in MODULES_NEEDED
-        )
         conf = self.root / "apache2.conf"
-        conf.write_text(MAIN_CONF.format(root=self.root, user=DAEMON_USER, modules=modules))
+        conf.write_text(
+            MAIN_CONF.format(root=self.root, user=DAEMON_USER, modules=load_modules(MODULES_NEEDED))
+        )
         return conf
 
     def app_environment(self) -> dict[str, str]:

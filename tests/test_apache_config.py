@@ -14,6 +14,13 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from app.apache_config import MOD_WSGI, SYSTEM_PYTHON
+from scripts.private_apache import (
+    FRONT_MODULES,
+    check_syntax,
+    free_port,
+    make_certificate,
+    missing_prerequisites,
+)
 from tests.helpers import skip_or_fail
 
 
@@ -220,3 +227,222 @@ def test_apache_answers_the_api_in_its_own_json_shape(
     assert json.loads(documents["503"])["error"] == "Service Unavailable"
     expression = "expr=%{REQUEST_STATUS} -in {'411', '413', '503'}"
     assert f'Header always set Content-Type "application/json" "{expression}"' in result.output
+
+
+def directives(conf: str) -> list[str]:
+    """The configuration's lines without comments and indentation."""
+    lines = (line.strip() for line in conf.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_single_mode_is_the_default_vhost_byte_for_byte(
+    runner: FlaskCliRunner, system_venv: Path
+) -> None:
+    for extra in ([], ["--mount", "/app", "--http-port", "8080", "--https-port", "8443"]):
+        default = render(runner, "--venv", str(system_venv), *extra)
+        single = render(runner, "--venv", str(system_venv), "--mode", "single", *extra)
+        assert default.exit_code == single.exit_code == 0, default.output
+        assert single.stdout == default.stdout
+
+
+def test_backend_mode_serves_the_app_over_http_to_the_front_only(
+    runner: FlaskCliRunner, system_venv: Path
+) -> None:
+    result = render(
+        runner,
+        "--venv",
+        str(system_venv),
+        "--mode",
+        "backend",
+        "--http-port",
+        "8080",
+        "--trusted-proxy",
+        "10.0.0.5",
+        "--trusted-proxy",
+        "10.0.0.6",
+    )
+    assert result.exit_code == 0, result.output
+    conf = result.stdout
+    lines = directives(conf)
+    project = Path(__file__).resolve().parent.parent
+    assert "Listen 8080" in lines
+    assert [line for line in lines if line.startswith("<VirtualHost")] == ["<VirtualHost *:8080>"]
+    assert "Require ip 10.0.0.5 10.0.0.6" in lines
+    assert f"WSGIScriptAlias / {project}/wsgi_app.wsgi process-group=flaskapp" in conf
+    assert f"Alias /static {project}/app/static" in lines
+    assert 'Header set Cache-Control "public, max-age=31536000, immutable"' in lines
+    assert "WSGIRestrictEmbedded On" in lines
+    # The app's own headers still reach Apache's own answers; HSTS is the front's.
+    assert any(line.startswith("Header always set X-Frame-Options") for line in lines)
+    assert any(line.startswith("Header always set Content-Security-Policy") for line in lines)
+    assert "Strict-Transport-Security" not in "\n".join(lines)
+    assert not [line for line in lines if line.startswith(("SSL", "Redirect"))]
+    assert "#     TRUSTED_PROXIES=10.0.0.5, 10.0.0.6" in conf
+    # The app has no TRUSTED_PROXIES here: the vhost cannot make it trust the front.
+    assert "warning: TRUSTED_PROXIES is not set" in result.stderr
+
+
+def test_backend_mode_takes_the_front_from_trusted_proxies(
+    runner: FlaskCliRunner, app: Flask, system_venv: Path
+) -> None:
+    app.config["TRUSTED_PROXIES"] = ("10.0.0.0/28",)
+    result = render(runner, "--venv", str(system_venv), "--mode", "backend")
+    assert result.exit_code == 0, result.output
+    assert "Require ip 10.0.0.0/28" in directives(result.stdout)
+    assert "warning" not in result.stderr
+    # Who may connect can be wider than whom the app trusts (a monitoring host).
+    result = render(
+        runner, "--venv", str(system_venv), "--mode", "backend", "--allow-from", "192.0.2.7"
+    )
+    assert "Require ip 192.0.2.7" in directives(result.stdout)
+    assert "#     TRUSTED_PROXIES=10.0.0.0/28" in result.stdout
+
+
+def test_front_mode_balances_the_backends_over_tls(runner: FlaskCliRunner) -> None:
+    result = render(
+        runner, "--mode", "front", "--backend", "10.0.0.11:80", "--backend", "[fd00::12]:8080"
+    )
+    assert result.exit_code == 0, result.output
+    conf = result.stdout
+    lines = directives(conf)
+    assert "<VirtualHost *:80>" in lines
+    assert "<VirtualHost *:443>" in lines
+    assert any(line.startswith("RedirectMatch permanent") for line in lines)
+    assert "<Proxy balancer://flaskapp>" in lines
+    members = [line for line in lines if line.startswith("BalancerMember")]
+    assert [member.split()[1] for member in members] == [
+        "http://10.0.0.11:80",
+        "http://[fd00::12]:8080",
+    ]
+    for member in members:
+        for parameter in (
+            "hcmethod=GET",
+            "hcuri=/api/ready",
+            "hcexpr=ready",
+            "hcinterval=5",
+            "retry=10",
+            "connectiontimeout=3",
+            "timeout=70",
+            "ttl=4",
+            "keepalive=On",
+        ):
+            assert parameter in member.split(), parameter
+        assert "route=" not in member  # no stickiness
+    for directive in (
+        "ProxyHCExpr ready {%{REQUEST_STATUS} == 200}",
+        "ProxySet lbmethod=byrequests",
+        "ProxyRequests Off",
+        "ProxyPreserveHost On",
+        "RequestHeader set X-Forwarded-Proto https",
+        "ProxyPass / balancer://flaskapp/",
+        "ProxyPassReverse / balancer://flaskapp/",
+        'Header always set Strict-Transport-Security "max-age=63072000"',
+        "SSLProtocol -all +TLSv1.2 +TLSv1.3",
+        "SSLCertificateFile /etc/ssl/certs/ssl-cert-snakeoil.pem",
+    ):
+        assert directive in lines, directive
+    assert "stickysession" not in conf
+    # No Python on the front.
+    assert not [line for line in lines if line.startswith("WSGI")]
+    assert "proxy_balancer lbmethod_byrequests proxy_hcheck slotmem_shm" in conf
+
+
+def test_front_and_backend_share_the_single_vhosts_tls_and_headers(
+    runner: FlaskCliRunner, app: Flask, system_venv: Path
+) -> None:
+    app.config["TRUSTED_PROXIES"] = ("10.0.0.5",)
+    single = directives(render(runner, "--venv", str(system_venv)).stdout)
+    front = directives(render(runner, "--mode", "front", "--backend", "10.0.0.11:80").stdout)
+    backend = directives(render(runner, "--venv", str(system_venv), "--mode", "backend").stdout)
+
+    def picked(lines: list[str], prefixes: tuple[str, ...]) -> list[str]:
+        return [line for line in lines if line.startswith(prefixes)]
+
+    tls = ("SSL",)
+    headers = ("Header always set", "ServerSignature", "TraceEnable", "LimitRequestBody")
+    assert picked(front, tls) == picked(single, tls)
+    assert picked(front, headers) == picked(single, headers)
+    # The backend has one vhost: the single one's HTTPS vhost, less HSTS.
+    https_vhost = single[single.index("<VirtualHost *:443>") :]
+    assert picked(backend, headers) == [
+        line for line in picked(https_vhost, headers) if "Strict-Transport-Security" not in line
+    ]
+    assert picked(backend, tls) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--mode", "front"], "--mode front needs at least one --backend HOST:PORT"),
+        (["--mode", "front", "--backend", "10.0.0.11"], "must be HOST:PORT"),
+        (["--mode", "front", "--backend", "a b:80"], "must be HOST:PORT"),
+        (["--mode", "front", "--backend", "h:99999"], "must be HOST:PORT"),
+        (["--mode", "front", "--backend", "h:80", "--mount", "/app"], "--mount is for"),
+        (["--mode", "backend"], "--mode backend needs --venv"),
+        (["--backend", "h:80", "--venv", "."], "--backend is for --mode front"),
+        (["--trusted-proxy", "10.0.0.5", "--venv", "."], "are for --mode backend"),
+        (["--mode", "bogus"], "Invalid value for '--mode'"),
+    ],
+)
+def test_modes_reject_bad_options(runner: FlaskCliRunner, args: list[str], message: str) -> None:
+    result = render(runner, *args)
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "--mode backend needs the front's address"),
+        (["--trusted-proxy", "2"], "--trusted-proxy lists the proxies' addresses"),
+        (["--allow-from", "front.example"], "--allow-from holds 'front.example'"),
+    ],
+)
+def test_backend_mode_must_know_the_front(
+    runner: FlaskCliRunner, system_venv: Path, args: list[str], message: str
+) -> None:
+    result = render(runner, "--venv", str(system_venv), "--mode", "backend", *args)
+    assert result.exit_code == 1
+    assert message in result.output
+
+
+@pytest.mark.apache
+def test_apache_accepts_the_front_and_backend_configs(
+    runner: FlaskCliRunner, system_venv: Path, tmp_path: Path
+) -> None:
+    problem = missing_prerequisites()
+    if problem:
+        skip_or_fail(f"apache2 -t: {problem}")
+    cert, key = make_certificate(tmp_path)
+    (tmp_path / "logs").mkdir()
+    hardening = tmp_path / "hardening.conf"
+    common = [
+        "--cert",
+        str(cert),
+        "--key",
+        str(key),
+        "--log-dir",
+        str(tmp_path / "logs"),
+        "--acme-root",
+        str(tmp_path),
+        "--http-port",
+        str(free_port()),
+        "--https-port",
+        str(free_port()),
+        "--hardening-output",
+        str(hardening),
+    ]
+    front = ["--mode", "front", "--backend", "127.0.0.1:8081", "--backend", "[::1]:8082"]
+    backend = ["--venv", str(system_venv), "--mode", "backend", "--allow-from", "127.0.0.1"]
+    for args, modules in ((front, FRONT_MODULES), (backend, [])):
+        result = render(runner, *common, *args)
+        assert result.exit_code == 0, result.output
+        checked = check_syntax(tmp_path, result.stdout, hardening.read_text(), modules)
+        assert checked.returncode == 0, checked.stderr
+        assert "Syntax OK" in checked.stderr
+    # The check reads the health-check parameters: a condition it does not know fails.
+    result = render(runner, *common, *front)
+    broken = result.stdout.replace("hcexpr=ready", "hcexpr=missing")
+    checked = check_syntax(tmp_path, broken, hardening.read_text(), FRONT_MODULES)
+    assert checked.returncode != 0
+    assert "missing" in checked.stderr, checked.stderr
