@@ -119,27 +119,48 @@ def _named_lock(connection: Connection, timeout: float, logger: logging.Logger) 
             connection.commit()
 
 
+class ForeignKeysBroken(RuntimeError):
+    """A migration left rows that point at rows that do not exist; nothing was committed."""
+
+
 @contextlib.contextmanager
 def _immediate_transaction(connection: Connection, timeout: float) -> Iterator[None]:
     # SQLite waits this long for the write lock (the engine's own busy timeout
     # is meant for a request, not for a migration in another process).
     connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+    # Alembic changes a SQLite column by copying the table and dropping the old
+    # one. With foreign keys on (every app connection turns them on), dropping
+    # ``users`` would first delete its rows and, ON DELETE CASCADE, every post
+    # and token. SQLite ignores this pragma inside a transaction, so it is set
+    # before BEGIN; the check before COMMIT stands in for the constraints.
+    connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
     connection.commit()
     try:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-    except OperationalError as error:
-        connection.rollback()
-        if isinstance(error.orig, sqlite3.OperationalError) and "locked" in str(error.orig):
-            raise MigrationLockTimeout(
-                f"another process kept the SQLite database {connection.engine.url.database} "
-                f"locked for {timeout:g} s "
-                "(MIGRATION_LOCK_TIMEOUT): a flask db command, or a long write; let it "
-                "finish and run this command again"
-            ) from None
-        raise
-    try:
-        yield
-    except BaseException:
-        connection.rollback()
-        raise
-    connection.commit()
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except OperationalError as error:
+            connection.rollback()
+            if isinstance(error.orig, sqlite3.OperationalError) and "locked" in str(error.orig):
+                raise MigrationLockTimeout(
+                    f"another process kept the SQLite database "
+                    f"{connection.engine.url.database} locked for {timeout:g} s "
+                    "(MIGRATION_LOCK_TIMEOUT): a flask db command, or a long write; let it "
+                    "finish and run this command again"
+                ) from None
+            raise
+        try:
+            yield
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                tables = sorted({str(row[0]) for row in broken})
+                raise ForeignKeysBroken(
+                    f"the migration left {len(broken)} rows in {', '.join(tables)} pointing "
+                    "at rows that do not exist; nothing was changed"
+                )
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.commit()
+    finally:
+        connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+        connection.commit()

@@ -61,6 +61,50 @@ def test_upgrade_builds_the_schema_check_finds_no_difference_downgrade_removes_i
     assert _tables(empty_database) <= {"alembic_version"}
 
 
+def test_every_migration_keeps_the_rows_already_there(empty_database: str) -> None:
+    """Rows written under the first revision survive every later one, children included.
+
+    SQLite changes a column by copying its table and dropping the old one; with
+    foreign keys on, dropping ``users`` would delete every post and token.
+    """
+    first = ScriptDirectory(str(PROJECT / "migrations")).get_base()
+    assert flask_command("db", "upgrade", first, database_url=empty_database).returncode == 0
+    engine = create_engine(empty_database)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, username, username_key, email, password_hash, "
+                    "session_token, created_at) VALUES (1, 'Ada', 'ada', 'ada@example.com', "
+                    "'hash', 'session', '2026-01-01 00:00:00')"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO posts (title, body, user_id, created_at, updated_at) VALUES "
+                    "('Kept', 'Body', 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO api_tokens (token_hash, user_id, created_at, expires_at) "
+                    "VALUES ('digest', 1, '2026-01-01 00:00:00', '2027-01-01 00:00:00')"
+                )
+            )
+
+        upgrade = flask_command("db", "upgrade", database_url=empty_database)
+
+        assert upgrade.returncode == 0, upgrade.stderr
+        with engine.connect() as connection:
+            counts = [
+                connection.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar()
+                for table in ("users", "posts", "api_tokens")
+            ]
+        assert counts == [1, 1, 1]
+    finally:
+        engine.dispose()
+
+
 def test_check_fails_on_a_database_that_was_never_migrated(empty_database: str) -> None:
     check = flask_command("db", "check", database_url=empty_database)
     assert check.returncode != 0
