@@ -144,10 +144,23 @@ def trusted_proxies_problem(networks: object, name: str = "TRUSTED_PROXIES") -> 
             # ProxyFix and others count hops; a count trusts whatever reaches a node
             # directly, so this setting names the proxies instead.
             return f"{name} lists the proxies' addresses, not how many there are; {example}"
+        if "%" in str(network):
+            # Python takes any text after "%" as an IPv6 zone, newlines included,
+            # and no proxy is known by a link-local address with a zone.
+            return f"{name} holds {network!r}: an address with a zone (%) cannot be used"
         try:
             ipaddress.ip_network(str(network), strict=False)
         except ValueError:
             return f"{name} holds {network!r}, which is not an address or network; {example}"
+        try:
+            ipaddress.ip_network(str(network))
+        except ValueError:
+            # 10.0.0.5/8 would quietly trust all of 10.0.0.0/8 to name any client.
+            wide = ipaddress.ip_network(str(network), strict=False)
+            host = str(network).split("/")[0]
+            return (
+                f"{name} holds {network!r}: did you mean the address {host} or the network {wide}?"
+            )
     return None
 
 

@@ -72,11 +72,15 @@ class TrustedProxies:
             if not self.is_trusted(hop):
                 break
         try:
-            return str(ipaddress.ip_address(address))
+            ip = ipaddress.ip_address(address)
         except ValueError:
             # A proxy wrote something that is not an address ("unknown", a
             # port): the nearest proxy is then all that is known of the client.
             return peer
+        # ::ffff:1.2.3.4 (a dual-stack balancer) is the IPv4 client 1.2.3.4, not
+        # one of many clients sharing the IPv6 /64 the rate limits would key it by.
+        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+        return str(mapped or ip)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         peer = environ.get("REMOTE_ADDR", "")

@@ -206,6 +206,9 @@ def test_a_session_stays_with_its_client_behind_the_balancer(make_app: AppFactor
         ("2", "not how many there are"),
         ("balancer.internal", "'balancer.internal', which is not an address"),
         ("10.0.0.5, 10.0.0.300", "'10.0.0.300', which is not an address"),
+        # A zone takes any text, a line break too: it would reach the rendered vhost.
+        ("fe80::1%eth0", "an address with a zone"),
+        ("10.0.0.5/8", "did you mean the address 10.0.0.5 or the network 10.0.0.0/8"),
     ],
 )
 def test_trusted_proxies_must_be_addresses(
@@ -230,3 +233,6 @@ def test_networks_and_ipv6_are_understood() -> None:
     assert not middleware.is_trusted("10.0.2.1")
     assert not middleware.is_trusted("2001:db8:1::1")
     assert middleware.client_address("2001:db8::1", "2001:db8:ffff::9") == "2001:db8:ffff::9"
+    # A dual-stack balancer writes IPv4 clients as mapped addresses: each stays itself.
+    assert middleware.client_address("10.0.1.1", "::ffff:1.2.3.4") == "1.2.3.4"
+    assert middleware.client_address("10.0.1.1", "::ffff:5.6.7.8") == "5.6.7.8"
