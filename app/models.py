@@ -12,7 +12,7 @@ from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import DateTime, ForeignKey, Index, String, Text, delete, or_, select, update
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
+from sqlalchemy.orm import Mapped, contains_eager, joinedload, mapped_column, relationship
 from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -309,7 +309,10 @@ class ApiToken(Model):
     def find_valid(cls, secret: str) -> ApiToken | None:
         """The unexpired token of the current generation whose secret is ``secret``, if any."""
         return db.session.scalar(
-            cls._current().where(cls.token_hash == hash_token(secret), cls.expires_at > utcnow())
+            cls._current()
+            .where(cls.token_hash == hash_token(secret), cls.expires_at > utcnow())
+            # The join that checks the generation also loads the user the request acts for.
+            .options(contains_eager(cls.user))
         )
 
     @classmethod
