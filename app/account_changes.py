@@ -16,7 +16,6 @@ from enum import Enum
 from flask import current_app
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
 
 from . import listings, mail
 from .account_links import Action, LinkRefused, RedeemedLink, claim, consume, issue, redeem
@@ -144,7 +143,8 @@ def confirm_email_change(token: str) -> tuple[User, str, Notice]:
         raise AddressTaken
     old_address = user.email
     try:
-        # Two confirmations of the same link at once: one gets it.
+        # Two confirmations of the same link at once, or one and the account's
+        # deletion: one gets it. The claimed row stays locked until the commit.
         claim(link)
         # Revoking loads the tokens, a query that would flush the new address early.
         user.revoke_credentials()
@@ -154,10 +154,6 @@ def confirm_email_change(token: str) -> tuple[User, str, Notice]:
         # Another account confirmed the same address between the check and now.
         db.session.rollback()
         raise AddressTaken from None
-    except StaleDataError:
-        # The account was deleted since the link was checked: nothing to change.
-        db.session.rollback()
-        raise LinkRefused(LinkRefused.USED) from None
     notice = _notify(
         old_address,
         "Your email address was changed",

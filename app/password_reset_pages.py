@@ -26,13 +26,11 @@ from flask import (
     session,
     url_for,
 )
-from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.wrappers import Response
 
 from . import account_links, login_throttle, password_reset
 from .account_changes import change_password
 from .account_links import Action, LinkRefused
-from .extensions import db
 from .forms import NewPasswordForm, ResetRequestForm
 from .login_sessions import log_in
 from .rate_limits import password_guesses, password_reset_requests
@@ -110,11 +108,8 @@ def choose_password() -> Response:
                 account_links.claim(link)
                 change_password(user, new_password)
             except LinkRefused as refused:
+                # Used meanwhile, or the account was deleted since the check above.
                 return _refused(refused.reason)
-            except StaleDataError:
-                # The account was deleted since the link was checked above.
-                db.session.rollback()
-                return _refused(LinkRefused.USED)
             session.clear()
             log_in(user)
             flash(
