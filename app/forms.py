@@ -47,6 +47,15 @@ def email_field(label: str, description: str = "") -> EmailField:
     )
 
 
+def new_password_field(label: str, description: str) -> PasswordField:
+    """A password being chosen: the registration rule's lengths."""
+    return PasswordField(
+        label,
+        validators=[DataRequired(), Length(min=rules.PASSWORD_MIN, max=rules.PASSWORD_MAX)],
+        description=description,
+    )
+
+
 class LoginForm(FlaskForm):
     login = StringField(
         "Username or email", validators=[DataRequired(), Length(max=rules.EMAIL_MAX)]
@@ -67,10 +76,8 @@ class RegistrationForm(FlaskForm):
         description=USERNAME_HELP,
     )
     email = email_field("Email")
-    password = PasswordField(
-        "Password",
-        validators=[DataRequired(), Length(min=rules.PASSWORD_MIN, max=rules.PASSWORD_MAX)],
-        description=f"At least {rules.PASSWORD_MIN} characters. A passphrase works well.",
+    password = new_password_field(
+        "Password", f"At least {rules.PASSWORD_MIN} characters. A passphrase works well."
     )
     confirm = PasswordField(
         "Repeat password",
@@ -108,10 +115,8 @@ class PostForm(FlaskForm):
 
 
 class NewPasswordForm(FlaskForm):
-    new_password = PasswordField(
-        "New password",
-        validators=[DataRequired(), Length(min=rules.PASSWORD_MIN, max=rules.PASSWORD_MAX)],
-        description=f"At least {rules.PASSWORD_MIN} characters, and not the current one.",
+    new_password = new_password_field(
+        "New password", f"At least {rules.PASSWORD_MIN} characters, and not the current one."
     )
     confirm = PasswordField(
         "Repeat new password",
