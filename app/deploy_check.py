@@ -17,7 +17,7 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -420,7 +420,14 @@ def check_python(venv: Path) -> Iterator[Finding]:
         yield Finding("python.venv", "error", problem, fix or "make the venv with /usr/bin/python3")
 
 
-def check_apache(apache: ApacheConfig, now: datetime) -> Iterator[Finding]:
+def check_apache(
+    apache: ApacheConfig, now: datetime, trusted_proxies: Sequence[str] | None = None
+) -> Iterator[Finding]:
+    """The enabled site's TLS, HSTS, TRACE, ServerTokens, request timeouts and certificate.
+
+    ``trusted_proxies`` is the app's TRUSTED_PROXIES, or None when the app did
+    not load (then a plain-HTTP site cannot be judged).
+    """
     if apache.site is None:
         yield Finding(
             "apache.site_missing",
@@ -429,11 +436,23 @@ def check_apache(apache: ApacheConfig, now: datetime) -> Iterator[Finding]:
             "render it with flask apache-config, then a2ensite (or pass --site)",
         )
         return
+    serves_tls = any(value.lower() == "on" for value in apache.site_values("SSLEngine"))
+    # A backend node (--mode backend): HSTS and TLS are the front's, and the app
+    # must know the front, or every client looks like it.
+    if not serves_tls and trusted_proxies is not None and not trusted_proxies:
+        yield Finding(
+            "apache.plain_http",
+            "error",
+            f"{apache.site} serves the app over plain HTTP only, and TRUSTED_PROXIES "
+            "names no front that terminates TLS for it",
+            "behind a front: TRUSTED_PROXIES=<its address> in .env; on its own: "
+            "render the site without --mode backend",
+        )
     hsts = " ".join(
         v for v in apache.site_values("Header") if "strict-transport-security" in v.lower()
     )
     age = re.search(r"max-age=(\d+)", hsts)
-    if not age or int(age[1]) < HSTS_MIN_AGE:
+    if serves_tls and (not age or int(age[1]) < HSTS_MIN_AGE):
         yield Finding(
             "apache.hsts",
             "error",
@@ -556,7 +575,9 @@ def run_checks(
     steps: list[Callable[[], Iterable[Finding]]] = [
         lambda: check_files(project, user),
         lambda: check_python(venv),
-        lambda: check_apache(apache, datetime.now(UTC)),
+        lambda: check_apache(
+            apache, datetime.now(UTC), app.config.get("TRUSTED_PROXIES", ()) if app else None
+        ),
     ]
     if app is not None:
         steps[:0] = [

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from flask import Flask
 
 from app.apache_config import SYSTEM_PYTHON, python_version_of
 from app.deploy_check import (
@@ -291,3 +292,58 @@ def test_memory_limits_set_on_purpose_are_still_reported(production_settings: No
     assert "REDIS_URL" in several["limits.memory"].fix
     assert several["cache.per_machine"].severity == "info"
     assert one == {"limits.memory": "info", "cache.per_machine": "info"}
+
+
+@pytest.mark.parametrize(
+    ("mode_options", "trusted_proxies", "expected"),
+    [
+        # A backend node: no HSTS of its own (the front sends it) is right.
+        (["--mode", "backend", "--trusted-proxy", "10.0.0.5"], ["10.0.0.5"], set()),
+        # The same plain-HTTP site while the app trusts no front: every client
+        # would look like the peer, and nothing terminates TLS in front of it.
+        (["--mode", "backend", "--trusted-proxy", "10.0.0.5"], [], {"apache.plain_http"}),
+        # Whether the app loaded is unknown: the site alone cannot be judged.
+        (["--mode", "backend", "--trusted-proxy", "10.0.0.5"], None, set()),
+        # The one-server site terminates TLS itself and must send HSTS.
+        ([], [], set()),
+    ],
+)
+def test_a_backend_site_is_judged_as_one_behind_a_front(
+    app: Flask,
+    tmp_path: Path,
+    mode_options: list[str],
+    trusted_proxies: list[str] | None,
+    expected: set[str],
+) -> None:
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    (venv / "pyvenv.cfg").write_text(f"version = {python_version_of(SYSTEM_PYTHON)}\n")
+    result = app.test_cli_runner().invoke(
+        args=[
+            "apache-config",
+            "--server-name",
+            "example.com",
+            "--venv",
+            str(venv),
+            "--cert",
+            str(tmp_path / "missing-cert.pem"),
+            *mode_options,
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    site = tmp_path / "site.conf"
+    site.write_text(result.stdout)
+
+    findings = check_apache(read_apache(tmp_path, site), datetime.now(UTC), trusted_proxies)
+
+    found = {f.id for f in findings} & {"apache.plain_http", "apache.hsts"}
+    assert found == expected
+
+
+def test_a_single_site_without_hsts_is_still_an_error(tmp_path: Path) -> None:
+    site = tmp_path / "site.conf"
+    site.write_text("<VirtualHost *:443>\n    SSLEngine on\n</VirtualHost>\n")
+
+    findings = {f.id for f in check_apache(read_apache(tmp_path, site), datetime.now(UTC), [])}
+
+    assert "apache.hsts" in findings
