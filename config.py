@@ -134,6 +134,9 @@ def _env_networks(name: str) -> tuple[str, ...]:
     return networks
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def trusted_proxies_problem(networks: object, name: str = "TRUSTED_PROXIES") -> str | None:
     """Why ``networks`` cannot be the trusted proxies' addresses, or None."""
     if isinstance(networks, str) or not isinstance(networks, (list, tuple)):
@@ -467,7 +470,9 @@ class BaseConfig:
         self.CACHE_KEY_PREFIX = _env("CACHE_KEY_PREFIX", "flaskapp:")
 
         # Logging: stderr always (Apache collects it); a file only if asked.
-        self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+        # INFO includes one line per request; production leaves those to
+        # Apache's access log (ProductionConfig).
+        self.LOG_LEVEL = str(_env("LOG_LEVEL", "INFO")).upper()
         self.LOG_FILE = _env("LOG_FILE")
 
         # What pages and mail call the site.
@@ -532,6 +537,11 @@ class BaseConfig:
         problem = trusted_proxies_problem(settings.get("TRUSTED_PROXIES") or ())
         if problem:
             raise ConfigError(problem)
+        if settings.get("LOG_LEVEL") not in LOG_LEVELS:
+            raise ConfigError(
+                f"LOG_LEVEL={settings.get('LOG_LEVEL')!r} is not a level; use one of "
+                + ", ".join(LOG_LEVELS)
+            )
         if str(settings.get("CACHE_TYPE", "")).endswith("RedisCache") and not settings.get(
             "CACHE_KEY_PREFIX"
         ):
@@ -640,6 +650,9 @@ class ProductionConfig(BaseConfig):
         self.SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", True)
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.PREFERRED_URL_SCHEME = "https"
+        # The error log holds warnings and errors; Apache's access log already
+        # has a line per request, with its X-Request-ID and duration.
+        self.LOG_LEVEL = str(_env("LOG_LEVEL", "WARNING")).upper()
         if self.CACHE_TYPE == "SimpleCache":
             # mod_wsgi runs several processes: a per-process cache would keep
             # serving a list another process has changed. Files are shared by

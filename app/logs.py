@@ -1,7 +1,9 @@
-"""Logging: one line per request, tagged with a request id.
+"""Logging: every record tagged with its request's id, and a line per request at INFO.
 
 Records go to stderr, which Apache collects into its error log, and to a file
-only when LOG_FILE is set. Each record is written with a single write() of one
+only when LOG_FILE is set. Production logs from WARNING up: the line per
+request is Apache's access log's job there, which carries the same id from the
+``X-Request-ID`` response header. Each record is written with a single write() of one
 line, so lines from several mod_wsgi processes interleave but never mix.
 """
 
@@ -113,6 +115,8 @@ def _start_request() -> None:
 def _finish_request(response: Response) -> Response:
     request_id = g.get("request_id") or uuid.uuid4().hex
     response.headers[REQUEST_ID_HEADER] = request_id
+    if not request_logger.isEnabledFor(logging.INFO):
+        return response
     started = g.get("request_started")
     duration_ms = (time.perf_counter() - started) * 1000 if started else 0.0
     request_logger.info(

@@ -123,7 +123,8 @@ class _VerdictLog:
         if cause:
             logger.warning("readiness: %s", cause)
         else:
-            logger.info("readiness: ready for traffic again")
+            # At the outage's own level, so production's error log shows its end too.
+            logger.warning("readiness: ready for traffic again")
 
 
 _verdicts = _VerdictLog()

@@ -150,7 +150,10 @@ class ResilientRedisCache(RedisCache):
             self._recovering.active = False
         outage = self.breaker.succeeded()
         if outage is not None:
-            logger.info("Redis cache is back after %.1f s; cached lists were invalidated", outage)
+            # At the outage's own level, so production's error log shows its end too.
+            logger.warning(
+                "Redis cache is back after %.1f s; cached lists were invalidated", outage
+            )
 
     def available(self) -> bool:
         """Does Redis answer? While it is known to be down, asked only when a probe is due.

@@ -72,7 +72,8 @@ class ResilientLimiter(Limiter):
                 )
             elif not dead and self._dead_since is not None:
                 outage, self._dead_since = now - self._dead_since, None
-                logger.info("Rate limit storage is back after %.1f s", outage)
+                # At the outage's own level, so production's error log shows its end too.
+                logger.warning("Rate limit storage is back after %.1f s", outage)
 
     def uses_redis(self) -> bool:
         """Are the limits counted in Redis (rather than in each process's memory)?"""

@@ -384,7 +384,7 @@ check_https_front() {
 }
 
 check_single() {
-    local health location static code owners not_www site=${SITES[0]} app_dir=${APP_DIRS[0]}
+    local health location static code owners not_www request_id site=${SITES[0]} app_dir=${APP_DIRS[0]}
     health=$(curl -fsSk --retry 10 --retry-connrefused --retry-delay 1 https://localhost/api/health) \
         || fail "https://localhost/api/health did not answer 200"
     echo "https://localhost/api/health: $health"
@@ -406,9 +406,18 @@ check_single() {
     [[ $owners == www-data ]] || fail "the daemon processes run as $owners, not www-data"
     not_www=$(find "$app_dir/instance" ! -user www-data)
     [[ -z $not_www ]] || fail "files in instance/ not owned by www-data: $not_www"
-    grep -q "app.request: GET /api/health 200" "/var/log/apache2/$site-error.log" \
-        || fail "the app's request log is not in /var/log/apache2/$site-error.log"
-    echo "the app's request lines are in /var/log/apache2/$site-error.log"
+    # One line per request in the access log, with its time and X-Request-ID;
+    # none from the app in the error log at production's default level.
+    request_id=$(curl -fsSk -D - -o /dev/null https://localhost/api/health?logged=1 \
+        | sed -n 's/^x-request-id: *//Ip' | tr -d '\r')
+    [[ -n $request_id ]] || fail "no X-Request-ID on https://localhost/api/health"
+    sleep 1
+    grep -E "\"GET /api/health\\?logged=1 HTTP/1.1\" 200 [0-9]+ .* [0-9]+ $request_id\$" \
+        "/var/log/apache2/$site-access.log" \
+        || fail "no access-log line with the time and request id $request_id in /var/log/apache2/$site-access.log"
+    echo "the access log has the request's time and id $request_id"
+    ! grep -q "app.request" "/var/log/apache2/$site-error.log" \
+        || fail "the app logs every request in /var/log/apache2/$site-error.log at the default level"
     expect_findings "$app_dir" config.sqlite redis.password
 }
 

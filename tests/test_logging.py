@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +134,46 @@ def test_a_newline_in_the_path_cannot_forge_a_log_line(tmp_path: Path) -> None:
 def test_a_request_id_ending_in_a_newline_is_replaced(client: FlaskClient) -> None:
     response = client.get("/", environ_overrides={"HTTP_X_REQUEST_ID": "abc\n"})
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
+
+
+def test_production_logs_warnings_and_errors_only_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from app import create_app
+
+    monkeypatch.delenv("LOG_LEVEL", raising=False)
+    monkeypatch.setenv("SECRET_KEY", secrets.token_hex(32))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
+    monkeypatch.setenv("MAIL_ENABLED", "false")
+    monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))
+    app = create_app("production")
+    assert app.config["LOG_LEVEL"] == "WARNING"
+
+    with caplog.at_level(logging.DEBUG):
+        response = app.test_client().get("/api/health", base_url="https://localhost")
+
+    # Apache's access log has the request, with the id the response carries.
+    assert response.headers["X-Request-ID"]
+    assert not [r for r in caplog.records if r.name == "app.request"]
+
+
+@pytest.mark.parametrize(("given", "kept"), [("info", "INFO"), ("ERROR", "ERROR")])
+def test_log_level_is_read_in_any_case(
+    monkeypatch: pytest.MonkeyPatch, given: str, kept: str
+) -> None:
+    from app import create_app
+
+    monkeypatch.setenv("LOG_LEVEL", given)
+    assert create_app("testing").config["LOG_LEVEL"] == kept
+
+
+def test_an_unknown_log_level_is_refused_naming_the_levels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app import create_app
+    from config import ConfigError
+
+    monkeypatch.setenv("LOG_LEVEL", "verbose")
+    with pytest.raises(ConfigError, match="LOG_LEVEL='VERBOSE' is not a level; use one of DEBUG"):
+        create_app("testing")
