@@ -40,6 +40,7 @@ def create_app(config_name: str | None = None) -> Flask:
         errors,
         extensions,
         logs,
+        page_cache,
         password_reset_pages,
         proxies,
         security_headers,
@@ -66,6 +67,7 @@ def create_app(config_name: str | None = None) -> Flask:
     api.init_app(app)
     errors.init_app(app)
     security_headers.init_app(app)
+    page_cache.init_app(app)
     static_urls.init_app(app)
     # Around the whole app: every hook and view sees the client's own address.
     proxies.init_app(app)

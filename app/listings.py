@@ -113,7 +113,8 @@ def _load_users(page: int, per_page: int) -> Page[UserView]:
     return Page(items=items, page=page, per_page=per_page, total=total)
 
 
-def _generation() -> str:
+def generation() -> str:
+    """The token every cached list's key carries; it changes after each listed write."""
     generation = cache.get(GENERATION_KEY)
     if generation is None:
         generation = secrets.token_hex(8)
@@ -124,7 +125,7 @@ def _generation() -> str:
 
 
 def _cached(key: tuple[Any, ...], load: Callable[[], Page[T]]) -> Page[T]:
-    full_key = f"listings:v{CACHE_FORMAT}:{_generation()}:" + ":".join(map(str, key))
+    full_key = f"listings:v{CACHE_FORMAT}:{generation()}:" + ":".join(map(str, key))
     page: Page[T] | None = cache.get(full_key)
     if page is None:
         page = load()

@@ -51,7 +51,7 @@ COMMON_HEADERS: dict[str, str] = {
 
 PRIVATE_CACHE_CONTROL = "private, no-store"
 # Flask-Login keeps the logged-in user's id under this session key.
-_LOGGED_IN_SESSION_KEY = "_user_id"
+LOGGED_IN_SESSION_KEY = "_user_id"
 
 
 def serialize(policy: dict[str, tuple[str, ...]]) -> str:
@@ -94,7 +94,7 @@ def is_private(response: Response) -> bool:
     if current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token") in g:
         # The page rendered a CSRF token (a form, or the log-out button).
         return True
-    return _LOGGED_IN_SESSION_KEY in session
+    return LOGGED_IN_SESSION_KEY in session
 
 
 def _keep_private_responses_out_of_shared_caches(

@@ -12,13 +12,15 @@ import re
 import shutil
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, delete, inspect
+from sqlalchemy import create_engine, delete, event, inspect
 from sqlalchemy import text as sql
 
 from app.extensions import db
@@ -235,3 +237,18 @@ def link_in(message: EmailMessage, public_url: str, path_prefix: str) -> str:
 def refuse_mail(app: Flask) -> None:
     """Point ``app`` at a port where nothing listens: every send fails at once."""
     app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), MAIL_USE_TLS=False)
+
+
+@contextmanager
+def count_statements() -> Iterator[list[str]]:
+    """The SQL statements the app's engine runs inside the block."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)

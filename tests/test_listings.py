@@ -4,34 +4,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from app import create_app
 from app.extensions import cache, db
 from app.models import Post, User
-from tests.helpers import bearer, make_user, redis_up, skip_or_fail
+from tests.helpers import bearer, count_statements, make_user, redis_up, skip_or_fail
 
 pytestmark = pytest.mark.db
-
-
-@contextmanager
-def count_statements() -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
 
 
 def _add_posts(count: int, authors: list[User]) -> None:
