@@ -99,7 +99,7 @@ class Front:
 class Topology:
     """Nodes sharing one MariaDB database and Redis, behind one or more fronts.
 
-    ``fronts`` maps a front's name to the names of the nodes it balances.
+    ``fronts_spec`` maps a front's name to the names of the nodes it balances.
     """
 
     venv: Path
@@ -169,7 +169,7 @@ class Topology:
             self.fronts[name] = Front(name, nodes, apache)
         # Nothing asks the app for a page before the schema is there: the front's
         # health checks find the nodes unready until then.
-        servers = [part.apache for part in [*self.nodes.values(), *self.fronts.values()]]
+        servers = self.servers()
         with concurrent.futures.ThreadPoolExecutor(len(servers) + len(self.nodes)) as pool:
             upgrades = {
                 name: pool.submit(node.apache.migrate, check=False)
@@ -201,9 +201,15 @@ class Topology:
             connect_timeout=5,
         )
 
+    def servers(self) -> list[PrivateApache]:
+        """Every Apache of the topology: the nodes', then the fronts'."""
+        return [node.apache for node in self.nodes.values()] + [
+            front.apache for front in self.fronts.values()
+        ]
+
     def stop(self) -> None:
         """Stop every Apache, remove their folders, the database and this run's Redis keys."""
-        servers = [part.apache for part in [*self.fronts.values(), *self.nodes.values()]]
+        servers = self.servers()
         if servers:
             with concurrent.futures.ThreadPoolExecutor(len(servers)) as pool:
                 list(pool.map(PrivateApache.stop, servers))
@@ -379,7 +385,7 @@ def wait_for_request_ids(node: Node, ids: Iterable[str], timeout: float = 5) -> 
 def error_log_times(path: Path, pattern: str) -> list[float]:
     """When (time.time() values) the lines of an Apache error log that match ``pattern`` were
     written."""
-    times = []
+    times: list[float] = []
     if not path.exists():
         return times
     for line in path.read_text(errors="replace").splitlines():
@@ -502,11 +508,13 @@ def failover_drill(
     before: float = 1.5,
     dead: float = 12.0,
     back_within: float = 30.0,
+    front: Front | None = None,
 ) -> Failover:
-    """Kill node ``name`` (SIGKILL) under a load through the first front, keep it down for
-    ``dead`` seconds, start it again and wait until the front sends it requests."""
+    """Kill node ``name`` (SIGKILL) under a load through ``front`` (the first one by
+    default), keep it down for ``dead`` seconds, start it again and wait until the
+    front sends it requests."""
     node = topology.nodes[name]
-    front = topology.front
+    front = front or topology.front
     address = re.escape(node.address)
     load = Load(front, clients).start()
     try:

@@ -268,5 +268,6 @@ def test_killing_a_node_under_load_loses_only_its_requests_in_flight(
     # after that let at most one live request through per retry interval.
     assert figures.seconds_until_taken_out < 2, figures
     assert figures.attempts_while_dead <= 12 / FRONT_RETRY_SECONDS + 2, figures
-    # Back in use within two health checks (hcinterval 5 s, hcpasses 2) or one retry.
-    assert figures.seconds_until_used_again < 15, figures
+    # Back in use within two health checks (hcinterval 5 s, hcpasses 2) or one retry
+    # interval, plus the first request's wait for the app to load.
+    assert figures.seconds_until_used_again < 20, figures
