@@ -25,7 +25,6 @@ import concurrent.futures
 import http.client
 import re
 import secrets
-import socket
 import ssl
 import subprocess
 import threading
@@ -228,13 +227,6 @@ class Topology:
         except redis.RedisError:
             pass
 
-    def node_of(self, member: str) -> Node | None:
-        """The node a ``MEMBER_HEADER`` value names, or None."""
-        for node in self.nodes.values():
-            if node.member == member:
-                return node
-        return None
-
     def kill(self, name: str) -> float:
         """SIGKILL node ``name`` (Apache and its daemons); return when, by time.time()."""
         self.nodes[name].apache.kill()
@@ -248,7 +240,7 @@ class Topology:
 
 @dataclass
 class Reply:
-    """One answer, with the node that gave it (None when the front answered itself)."""
+    """One answer, with the balancer member that gave it ("" when the front answered itself)."""
 
     status: int
     headers: Message
@@ -348,7 +340,7 @@ class Browser:
         return self.post_form(path, fields, token, form_page)
 
 
-def wait_until_members_answer(front: Front, timeout: float = 30) -> None:
+def wait_until_members_answer(front: Front, timeout: float = 90) -> None:
     """Until every node behind ``front`` has answered GET /api/ready with 200 through it."""
     browser = Browser(front, FRONT_ADDRESS)
     waiting = {node.member for node in front.nodes}
@@ -403,14 +395,6 @@ def source_addresses(count: int, first: int = 5) -> Iterator[str]:
         yield f"127.0.0.{first + index}"
 
 
-def listening(address: str, port: int) -> bool:
-    try:
-        socket.create_connection((address, port), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
-
-
 @dataclass(frozen=True)
 class Outcome:
     """One request of a load: when it started and ended (time.time()), and how it went."""
@@ -461,6 +445,11 @@ class Load:
             thread.join(timeout=60)
         with self._lock:
             return sorted(self.outcomes, key=lambda outcome: outcome.started)
+
+    def answered_by(self, member: str, since: float) -> bool:
+        """Has ``member`` answered a request that started after ``since`` (time.time())?"""
+        with self._lock:
+            return any(o.member == member and o.started > since for o in self.outcomes)
 
     def _client(self, source: str) -> None:
         browser = Browser(self.front, source)
@@ -524,10 +513,7 @@ def failover_drill(
         time.sleep(dead)
         restarted = topology.restart(name)
         deadline = time.monotonic() + back_within
-        while time.monotonic() < deadline:
-            with load._lock:
-                if any(o.member == node.member and o.started > restarted for o in load.outcomes):
-                    break
+        while time.monotonic() < deadline and not load.answered_by(node.member, restarted):
             time.sleep(0.05)
     finally:
         outcomes = load.stop()

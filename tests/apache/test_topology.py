@@ -261,7 +261,7 @@ def test_killing_a_node_under_load_loses_only_its_requests_in_flight(
 
     # At most one request per client can have been on the killed node, and none
     # started after it was gone may fail: the front passes those to node a.
-    assert figures.lost <= 4, figures
+    assert figures.lost <= min(4, figures.in_flight), figures
     assert figures.lost_after_kill == 0, figures
     assert figures.requests > 100, figures
     # The front tried the dead node within moments of the kill, took it out, and
