@@ -173,7 +173,7 @@ WSGISocketPrefix {root}/run/wsgi
 # The server-wide snippet the deploy guide enables with a2enconf.
 Include {root}/server-hardening.conf
 Include {root}/site.conf
-"""
+{extra}"""
 
 
 def check_syntax(
@@ -191,7 +191,7 @@ def check_syntax(
     conf = root / "apache2.conf"
     conf.write_text(
         MAIN_CONF.format(
-            root=root, user=DAEMON_USER, modules=load_modules(MODULES_NEEDED + modules)
+            root=root, user=DAEMON_USER, modules=load_modules(MODULES_NEEDED + modules), extra=""
         )
     )
     return subprocess.run(
@@ -216,6 +216,14 @@ class PrivateApache:
     environment: dict[str, str] = field(default_factory=dict)
     # An SMTP server on 127.0.0.1 to send the app's mail to; None leaves mail off.
     mail_port: int | None = None
+    # `flask apache-config --mode`: single, backend (plain HTTP behind a front) or front.
+    mode: str = "single"
+    # More `flask apache-config` options, e.g. ["--backend", "127.0.0.2:8081"].
+    site_options: list[str] = field(default_factory=list)
+    # Modules besides MODULES_NEEDED (FRONT_MODULES for a front).
+    modules: list[str] = field(default_factory=list)
+    # Server-wide directives after the site, for what a test wants to observe.
+    server_config: str = ""
     root: Path = field(init=False)
     http_port: int = field(init=False, default=0)
     https_port: int = field(init=False, default=0)
@@ -234,6 +242,11 @@ class PrivateApache:
     @property
     def base_url(self) -> str:
         return f"https://localhost:{self.https_port}{self.mount}"
+
+    @property
+    def port(self) -> int:
+        """The port that serves the site: HTTPS, or plain HTTP for a backend node."""
+        return self.http_port if self.mode == "backend" else self.https_port
 
     @property
     def error_log(self) -> Path:
@@ -259,12 +272,17 @@ class PrivateApache:
             "--header-timeout": HEADER_TIMEOUT,
             "--hardening-output": self.root / "server-hardening.conf",
         }
-        command = [str(flask), "--app", "wsgi", "apache-config"]
+        command = [str(flask), "--app", "wsgi", "apache-config", "--mode", self.mode]
         for option, value in options.items():
             command += [option, str(value)]
         if self.mount:
             command += ["--mount", self.mount]
+        command += self.site_options
         env = {**os.environ, "FLASK_CONFIG": "testing"}
+        # As a sysadmin renders it: with the node's own TRUSTED_PROXIES in .env.
+        env.pop("TRUSTED_PROXIES", None)
+        if "TRUSTED_PROXIES" in self.environment:
+            env["TRUSTED_PROXIES"] = self.environment["TRUSTED_PROXIES"]
         result = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True)
         if result.returncode:
             raise ApacheUnavailable(f"flask apache-config failed: {result.stderr.strip()}")
@@ -274,7 +292,12 @@ class PrivateApache:
         (self.root / "site.conf").write_text(self.render_site())
         conf = self.root / "apache2.conf"
         conf.write_text(
-            MAIN_CONF.format(root=self.root, user=DAEMON_USER, modules=load_modules(MODULES_NEEDED))
+            MAIN_CONF.format(
+                root=self.root,
+                user=DAEMON_USER,
+                modules=load_modules(MODULES_NEEDED + self.modules),
+                extra=self.server_config,
+            )
         )
         return conf
 
@@ -291,11 +314,8 @@ class PrivateApache:
             SECRET_KEY=hashlib.sha256(str(self.root).encode()).hexdigest(),
             DATABASE_URL=f"sqlite:///{self.root}/data/app.db",
             CACHE_DIR=str(self.root / "data" / "cache"),
-            # Set on purpose, as a deployment without Redis must (production
-            # refuses to count limits per process otherwise): the instance runs
-            # apart from the machine's Redis, and check-deploy's limits.memory
-            # warning on it is expected.
-            RATELIMIT_STORAGE_URI="memory://",
+            # Each instance drains on its own, even when several serve one checkout.
+            DRAIN_FILE=str(self.root / "data" / "drain"),
             # Without a mail server the account features that need one stay off.
             MAIL_ENABLED="false",
         )
@@ -309,6 +329,12 @@ class PrivateApache:
                 # Links in mail point here, whatever Host a request names.
                 PUBLIC_URL=self.base_url,
             )
+        if "REDIS_URL" not in self.environment:
+            # Set on purpose, as a deployment without Redis must (production
+            # refuses to count limits per process otherwise): the instance runs
+            # apart from the machine's Redis, and check-deploy's limits.memory
+            # warning on it is expected.
+            env["RATELIMIT_STORAGE_URI"] = "memory://"
         env.update(self.environment)
         return env
 
@@ -321,35 +347,46 @@ class PrivateApache:
             check=check,
         )
 
-    def migrate(self) -> None:
+    def migrate(self, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Build the schema as the sysadmin does: flask db upgrade, with the daemon's venv."""
-        subprocess.run(
+        result = subprocess.run(
             [str(self.venv / "bin" / "flask"), "--app", "wsgi", "db", "upgrade"],
             cwd=self.project,
             env=self.app_environment(),
-            check=True,
+            check=check,
             capture_output=True,
+            text=True,
+            timeout=300,
         )
         for path in (self.root / "data").rglob("*"):
             shutil.chown(path, DAEMON_USER, DAEMON_USER)
+        return result
 
-    def start(self) -> PrivateApache:
+    def start(self, migrate: bool = True) -> PrivateApache:
+        """Check the configuration, build the schema unless told not to, and start."""
         self.write_config()
         check = self.apachectl("-t", check=False)
         if check.returncode:
             raise ApacheUnavailable(f"apache2 -t refused the configuration: {check.stderr.strip()}")
-        self.migrate()
+        if migrate:
+            self.migrate()
         started = time.perf_counter()
         self.apachectl("-k", "start")
         self.wait_until_listening()
         self.startup_seconds = time.perf_counter() - started
         return self
 
+    def restart(self) -> PrivateApache:
+        """Start again with the configuration already written (after ``kill`` or ``stop``)."""
+        self.apachectl("-k", "start")
+        self.wait_until_listening()
+        return self
+
     def wait_until_listening(self, timeout: float = 15) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                socket.create_connection(("127.0.0.1", self.https_port), timeout=0.5).close()
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 return
             except OSError:
                 time.sleep(0.05)
@@ -367,6 +404,21 @@ class PrivateApache:
             while time.monotonic() < deadline and _alive(pid):
                 time.sleep(0.1)
 
+    def kill(self) -> list[int]:
+        """SIGKILL the whole instance (Apache and its mod_wsgi daemons) at once, as a crash
+        would; return the ids of the processes that were killed.
+
+        ``apache2 -k start`` makes the parent a process group leader, and every
+        child and daemon process stays in its group.
+        """
+        group = self.pid()
+        members = _process_group(group)
+        os.killpg(group, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while any(_running(pid) for pid in members) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return members
+
     def cleanup(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -374,6 +426,29 @@ class PrivateApache:
         if not self.error_log.exists():
             return "(no error log)"
         return "\n".join(self.error_log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _process_group(group: int) -> list[int]:
+    """The ids of the processes whose process group is ``group``."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name (2nd field) may hold spaces: the rest follows its ")".
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:
+            members.append(int(stat.parent.name))
+    return members
+
+
+def _running(pid: int) -> bool:
+    """Is ``pid`` a process that has not exited (a zombie has)?"""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def _alive(pid: int) -> bool:
