@@ -296,10 +296,10 @@ def versions(venv: Path) -> str:
 
 def print_table(routes: list[Route], results: Results) -> None:
     reference = results[("reference", "reference")]
-    print(
-        f"{'route':<27} {'server':<9} {'req/s':>17} {'p50 ms':>16} {'p99 ms':>17} "
-        f"{'CPU ms/req':>16} {'x minimal':>17} {'x gunicorn':>17} {'errors':>6}"
-    )
+    rows = [
+        ["route", "server", "req/s", "p50 ms", "p99 ms", "CPU ms/req"]
+        + ["x minimal", "x gunicorn", "errors"]
+    ]
     for route in routes:
         for name in ("reference",) if route.reference else ("apache", "gunicorn"):
             runs = results[(route.key, name)]
@@ -307,14 +307,24 @@ def print_table(routes: list[Route], results: Results) -> None:
             if name == "apache":
                 x_minimal = spread(ratios(runs, reference), 2)
                 x_gunicorn = spread(ratios(runs, results[(route.key, "gunicorn")]), 2)
-            print(
-                f"{route.label:<27} {name:<9} "
-                f"{spread([r.requests_per_second for r in runs]):>17} "
-                f"{spread([r.p50_ms for r in runs], 2):>16} "
-                f"{spread([r.p99_ms for r in runs], 1):>17} "
-                f"{spread([r.cpu_ms_per_request for r in runs], 2):>16} "
-                f"{x_minimal:>17} {x_gunicorn:>17} {sum(r.errors for r in runs):>6}"
+            rows.append(
+                [
+                    route.label,
+                    name,
+                    spread([r.requests_per_second for r in runs]),
+                    spread([r.p50_ms for r in runs], 1),
+                    spread([r.p99_ms for r in runs], 0),
+                    spread([r.cpu_ms_per_request for r in runs], 2),
+                    x_minimal,
+                    x_gunicorn,
+                    str(sum(r.errors for r in runs)),
+                ]
             )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
+        cells += [cell.rjust(width) for cell, width in zip(row[2:], widths[2:], strict=True)]
+        print("  ".join(cells))
     if ("home", "apache") in results and ("home-logged-in", "apache") in results:
         for name in ("apache", "gunicorn"):
             logged_in = ratios(results[("home-logged-in", name)], results[("home", name)])
@@ -371,6 +381,8 @@ def main() -> int:
         started = datetime.now(UTC)
         results = measure(routes, servers, cookie, args, args.duration, args.rounds)
         load_after = os.getloadavg()
+        # Still 200 and still logged in: wrk itself reads no page.
+        check_routes(routes, servers, cookie)
         memory = {
             name: [resident_mib(pid) for pid in server.worker_pids()]
             for name, server in servers.items()
@@ -402,11 +414,12 @@ def main() -> int:
         listed = ", ".join(f"{size:.0f}" for size in sorted(sizes))
         print(f"RSS after the load, MiB per Python process, {name}: {listed}")
     print(
-        f"first 200 of GET {FIRST_REQUEST_PATH} after touch {APP_WSGI} (quiet): "
+        f"first 200 of GET {FIRST_REQUEST_PATH} after touch {APP_WSGI} "
+        "(the benchmark's load stopped): "
         f"{spread(after_touch, 2)} s, load average {load_touch:.2f}"
     )
     print(
-        f"first 200 of GET {FIRST_REQUEST_PATH} after a fresh Apache start (quiet): "
+        f"first 200 of GET {FIRST_REQUEST_PATH} after a fresh Apache start (same): "
         f"{spread(after_start, 2)} s, load average {load_start:.2f}"
     )
     return 0
