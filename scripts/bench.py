@@ -331,13 +331,26 @@ def print_table(routes: list[Route], results: Results) -> None:
             print(f"GET / logged in / anonymous, {name}: {spread(logged_in, 2)}")
 
 
-def main() -> int:
-    args = parse_arguments()
-    problem = missing_prerequisites() or bench_load.missing_load_generator()
-    if problem:
-        print(f"Cannot benchmark: {problem}", file=sys.stderr)
-        return 1
-    venv = bench_venv()
+@dataclass
+class Report:
+    """Everything one benchmark run measured."""
+
+    started: datetime
+    posts: int
+    seed_seconds: float
+    routes: list[Route]
+    results: Results
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float]
+    memory: dict[str, list[float]]
+    after_touch: list[float]
+    load_touch: float
+    after_start: list[float]
+    load_start: float
+
+
+def run_benchmark(args: argparse.Namespace, venv: Path) -> Report:
+    """Start the servers on fresh data, measure, and leave nothing behind."""
     tag = secrets.token_hex(4)
     database, marker = f"bench_{tag}", f"bench-{tag}"
     with ExitStack() as cleanup:
@@ -391,37 +404,63 @@ def main() -> int:
         load_touch = os.getloadavg()[0]
         after_start = [first_request_after_start(app) for _ in range(args.rounds)]
         load_start = os.getloadavg()[0]
+    return Report(
+        started,
+        args.posts,
+        seed_seconds,
+        routes,
+        results,
+        load_before,
+        load_after,
+        memory,
+        after_touch,
+        load_touch,
+        after_start,
+        load_start,
+    )
 
+
+def print_report(report: Report, args: argparse.Namespace, venv: Path) -> None:
     print()
-    print(f"make bench, {started:%Y-%m-%d %H:%M} UTC: {machine()}")
+    print(f"make bench, {report.started:%Y-%m-%d %H:%M} UTC: {machine()}")
     print(f"  {versions(venv)}")
     print(
-        f"  {args.posts} posts ({seed_seconds:.1f} s to insert), {PROCESSES} processes x "
+        f"  {report.posts} posts ({report.seed_seconds:.1f} s to insert), {PROCESSES} processes x "
         f"{THREADS} threads, wrk {args.connections} connections, {args.duration:g} s per "
         f"route and round, {args.rounds} rounds; Apache over HTTPS, gunicorn over HTTP"
     )
     print(
         "  load average before the rounds: "
-        + " ".join(f"{x:.2f}" for x in load_before)
+        + " ".join(f"{x:.2f}" for x in report.load_before)
         + ", after: "
-        + " ".join(f"{x:.2f}" for x in load_after)
+        + " ".join(f"{x:.2f}" for x in report.load_after)
     )
     print("  each cell: median (min-max) over the rounds; ratios of requests/s within a round")
     print()
-    print_table(routes, results)
+    print_table(report.routes, report.results)
     print()
-    for name, sizes in memory.items():
+    for name, sizes in report.memory.items():
         listed = ", ".join(f"{size:.0f}" for size in sorted(sizes))
         print(f"RSS after the load, MiB per Python process, {name}: {listed}")
     print(
         f"first 200 of GET {FIRST_REQUEST_PATH} after touch {APP_WSGI} "
-        "(the benchmark's load stopped): "
-        f"{spread(after_touch, 2)} s, load average {load_touch:.2f}"
+        f"(the benchmark's load stopped): {spread(report.after_touch, 2)} s, "
+        f"load average {report.load_touch:.2f}"
     )
     print(
         f"first 200 of GET {FIRST_REQUEST_PATH} after a fresh Apache start (same): "
-        f"{spread(after_start, 2)} s, load average {load_start:.2f}"
+        f"{spread(report.after_start, 2)} s, load average {report.load_start:.2f}"
     )
+
+
+def main() -> int:
+    args = parse_arguments()
+    problem = missing_prerequisites() or bench_load.missing_load_generator()
+    if problem:
+        print(f"Cannot benchmark: {problem}", file=sys.stderr)
+        return 1
+    venv = bench_venv()
+    print_report(run_benchmark(args, venv), args, venv)
     return 0
 
 
