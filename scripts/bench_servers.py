@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import ssl
 import subprocess
@@ -219,7 +220,7 @@ class Gunicorn(Server):
     name: str = "gunicorn"
     port: int = field(init=False, default=0)
     process: subprocess.Popen[bytes] | None = field(init=False, default=None)
-    log: Path = field(init=False)
+    folder: Path = field(init=False)
 
     @property
     def url(self) -> str:
@@ -227,8 +228,7 @@ class Gunicorn(Server):
 
     def start(self) -> Gunicorn:
         self.port = free_port()
-        folder = Path(tempfile.mkdtemp(prefix="flaskapp-gunicorn-"))
-        self.log = folder / "gunicorn.log"
+        self.folder = Path(tempfile.mkdtemp(prefix="flaskapp-gunicorn-"))
         command = [
             str(self.venv / "bin" / "gunicorn"),
             "--worker-class",
@@ -255,9 +255,14 @@ class Gunicorn(Server):
         try:
             wait_for_200(f"{self.url}/api/health", timeout=30)
         except RuntimeError:
+            log = self.log.read_text()[-2000:]
             self.stop()
-            raise RuntimeError(f"gunicorn did not serve: {self.log.read_text()[-2000:]}") from None
+            raise RuntimeError(f"gunicorn did not serve: {log}") from None
         return self
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "gunicorn.log"
 
     def root_pid(self) -> int:
         assert self.process is not None
@@ -267,11 +272,12 @@ class Gunicorn(Server):
         return [p for p in process_tree(self.root_pid()) if p != self.root_pid()]
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        """Stop gunicorn and remove its log folder."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
