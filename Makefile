@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # Parallel pytest processes (pytest-xdist) for the tests that can share a machine.
 TEST_WORKERS ?= auto
 
-.PHONY: help run test test-fast test-deps serve-apache lint pins clean
+.PHONY: help run test test-fast test-deps serve-apache bench lint pins clean
 
 help:
 	@echo "make run        serve the app on http://$(HOST):$(PORT) (SQLite in instance/)"
@@ -21,6 +21,7 @@ help:
 	@echo "make test-fast  the quick loop: all but the slow, Apache and browser tests, in parallel"
 	@echo "make test-deps  install system packages and start services the full suite uses (root)"
 	@echo "make serve-apache  the app under a private Apache + mod_wsgi over HTTPS (root)"
+	@echo "make bench      each route's cost under Apache, gunicorn and a minimal app (root, wrk)"
 	@echo "make lint       ruff and mypy"
 	@echo "make pins       re-pin requirements.txt and requirements-dev.txt"
 
@@ -73,6 +74,14 @@ test-deps:
 serve-apache: $(VENV)/.installed
 	@[ "$$(id -u)" = 0 ] || { echo "make serve-apache starts Apache: run it as root (sudo make serve-apache)"; exit 1; }
 	MOUNT=$(MOUNT) $(BIN)/python scripts/private_apache.py
+
+# Not a test and never in CI: a few minutes of load on this machine, then one
+# table (README, "Performance"). Options: BENCH_ARGS="--posts 100000 --rounds 5".
+BENCH_ARGS ?=
+bench: $(VENV)/.installed-dev
+	@[ "$$(id -u)" = 0 ] || { echo "make bench starts private Apache instances: run it as root (sudo make bench)"; exit 1; }
+	@command -v wrk >/dev/null 2>&1 || { echo "make bench needs wrk: install it with: sudo apt-get install wrk"; exit 1; }
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -1,0 +1,151 @@
+"""The data ``make bench`` serves: a MariaDB database of its own, demo users, many posts.
+
+Users come from ``flask seed`` (the app's own password hashing); posts are
+inserted in bulk, many rows per statement, so 100,000 take seconds rather
+than the minutes 100,000 ORM objects would.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import redis
+from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy.engine import make_url
+
+from app.models import Post, User
+
+USERS = 20
+PASSWORD = "bench-password-not-secret"
+BATCH = 2_000
+WORDS = [
+    "apache",
+    "wsgi",
+    "flask",
+    "python",
+    "server",
+    "daemon",
+    "request",
+    "thread",
+    "process",
+    "cache",
+    "query",
+    "session",
+    "token",
+    "schema",
+    "static",
+    "route",
+    "template",
+    "migration",
+    "deploy",
+    "virtual",
+    "module",
+]
+
+
+def create_database(server_url: str, name: str) -> str:
+    """Create database ``name`` on the server ``server_url`` names; its URL for the app."""
+    engine = create_engine(server_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        )
+    engine.dispose()
+    return (
+        make_url(server_url)
+        .set(database=name, query={"charset": "utf8mb4"})
+        .render_as_string(hide_password=False)
+    )
+
+
+def drop_database(server_url: str, name: str) -> None:
+    """Drop database ``name``, if it is there."""
+    engine = create_engine(server_url)
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+    engine.dispose()
+
+
+def seed_users(venv: Path, project: Path, environment: dict[str, str]) -> None:
+    """demo1..demo20, through ``flask seed`` in the servers' venv and settings."""
+    subprocess.run(
+        [str(venv / "bin" / "flask"), "--app", "wsgi", "seed", "--users", str(USERS)]
+        + ["--posts", "0", "--password", PASSWORD],
+        cwd=project,
+        env=environment,
+        check=True,
+        capture_output=True,
+    )
+
+
+def _text(chooser: random.Random, words: int) -> str:
+    sentence = " ".join(chooser.choices(WORDS, k=words))
+    return sentence[:1].upper() + sentence[1:] + "."
+
+
+def _rows(user_ids: list[int], count: int) -> Iterator[dict[str, object]]:
+    # Seeded: two runs with the same count serve the same posts.
+    chooser = random.Random(count)
+    newest = datetime.now(UTC)
+    for number in range(count):
+        # A minute apart, the last one newest, spread over the users in turn.
+        created = newest - timedelta(minutes=count - number)
+        yield {
+            "title": f"Post #{number + 1}: {_text(chooser, 3)}",
+            "body": _text(chooser, 60),
+            "user_id": user_ids[number % len(user_ids)],
+            "created_at": created,
+            "updated_at": created,
+        }
+
+
+def seed_posts(database_url: str, count: int) -> float:
+    """Insert ``count`` posts spread over the users, in batches; the seconds it took."""
+    started = time.perf_counter()
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        user_ids = list(connection.scalars(select(User.id).order_by(User.id)))
+        batch: list[dict[str, object]] = []
+        for row in _rows(user_ids, count):
+            batch.append(row)
+            if len(batch) == BATCH:
+                connection.execute(insert(Post), batch)
+                batch = []
+        if batch:
+            connection.execute(insert(Post), batch)
+        connection.execute(text("ANALYZE TABLE posts, users"))
+    engine.dispose()
+    return time.perf_counter() - started
+
+
+def middle_post_id(database_url: str) -> int:
+    """The id of a post halfway down the list: one no page near the top shows."""
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        ids = list(connection.scalars(select(Post.id).order_by(Post.id)))
+    engine.dispose()
+    if not ids:
+        raise SystemExit("no posts were seeded: give --posts 1 or more")
+    return ids[len(ids) // 2]
+
+
+def delete_redis_keys(redis_url: str, marker: str) -> int:
+    """Delete the keys whose names contain ``marker`` (never the others); how many."""
+    client = redis.Redis.from_url(redis_url)
+    deleted = 0
+    batch = []
+    for key in client.scan_iter(match=f"*{marker}*", count=1000):
+        batch.append(key)
+        if len(batch) == 500:
+            client.delete(*batch)
+            deleted, batch = deleted + len(batch), []
+    if batch:
+        client.delete(*batch)
+        deleted += len(batch)
+    client.close()
+    return deleted
