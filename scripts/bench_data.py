@@ -18,34 +18,12 @@ import redis
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
+from app.cli import WORDS
 from app.models import Post, User
 
 USERS = 20
 PASSWORD = "bench-password-not-secret"
 BATCH = 2_000
-WORDS = [
-    "apache",
-    "wsgi",
-    "flask",
-    "python",
-    "server",
-    "daemon",
-    "request",
-    "thread",
-    "process",
-    "cache",
-    "query",
-    "session",
-    "token",
-    "schema",
-    "static",
-    "route",
-    "template",
-    "migration",
-    "deploy",
-    "virtual",
-    "module",
-]
 
 
 def create_database(server_url: str, name: str) -> str:
