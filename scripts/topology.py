@@ -75,9 +75,9 @@ class Node:
         """The front's name for it: mod_proxy_balancer's BALANCER_WORKER_NAME."""
         return f"http://{self.address}:{self.apache.http_port}"
 
-    def app_log(self) -> str:
-        """Everything this node's app has logged (mod_wsgi puts it in the site's error log)."""
-        logs = sorted((self.apache.root / "logs").glob("*error*.log"))
+    def access_log(self) -> str:
+        """This node's access log: a line per request, ending with its X-Request-ID."""
+        logs = sorted((self.apache.root / "logs").glob("*access*.log"))
         return "".join(log.read_text(errors="replace") for log in logs)
 
 
@@ -358,13 +358,13 @@ def wait_until_members_answer(front: Front, timeout: float = 90) -> None:
 
 
 def logged_request_ids(node: Node) -> set[str]:
-    """The request ids the node's app has logged a finished request for."""
-    return set(re.findall(r"\] \[([0-9a-f]{32})\] app\.request: ", node.app_log()))
+    """The request ids of the requests the node's Apache has logged as answered."""
+    return set(re.findall(r" ([0-9a-f]{32})$", node.access_log(), re.MULTILINE))
 
 
 def wait_for_request_ids(node: Node, ids: Iterable[str], timeout: float = 5) -> set[str]:
-    """Those of ``ids`` the node's log holds, waiting up to ``timeout`` for all of them
-    (mod_wsgi passes the app's log lines on to Apache's log a moment after the answer)."""
+    """Those of ``ids`` the node's access log holds, waiting up to ``timeout`` for all of
+    them (Apache writes a request's line a moment after its answer)."""
     wanted = set(ids)
     deadline = time.monotonic() + timeout
     while True:

@@ -81,8 +81,12 @@ def start_instance(mount: str, **options: object) -> Iterator[PrivateApache]:
 
 @pytest.fixture(scope="session")
 def apache(smtp_server: SmtpServer) -> Iterator[PrivateApache]:
-    """The Flask-only vhost: the app at /, sending its mail to ``smtp_server``."""
-    yield from start_instance("", mail_port=smtp_server.port)
+    """The Flask-only vhost: the app at /, sending its mail to ``smtp_server``.
+
+    Logging at INFO: a test finds the process that served a request by the
+    app's line for it (production's default, WARNING, leaves it out).
+    """
+    yield from start_instance("", mail_port=smtp_server.port, environment={"LOG_LEVEL": "INFO"})
 
 
 @pytest.fixture(scope="session")
