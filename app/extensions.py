@@ -14,7 +14,7 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
-from . import database_faults
+from . import database_faults, lean_connections
 from .resilient_limiter import ResilientLimiter
 
 
@@ -80,6 +80,7 @@ def init_app(app: Flask) -> None:
     """Bind every extension to ``app``."""
     db.init_app(app)
     database_faults.init_app(app, db)
+    lean_connections.init_app(app, db)
     migrate.init_app(app, db, render_as_batch=True)
     csrf.init_app(app)
     cache.init_app(app)
