@@ -144,13 +144,18 @@ def build_document(app: Flask) -> dict[str, Any]:
     return spec.to_dict()
 
 
+def cache_document(app: Flask) -> None:
+    """Build ``app``'s document once, into ``app.extensions``."""
+    if "openapi_document" not in app.extensions:
+        app.extensions["openapi_document"] = build_document(app)
+
+
 @bp.get("/openapi.json")
 @limiter.exempt
 def openapi_document() -> Response:
     """This API's OpenAPI 3 description."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    if "openapi_document" not in app.extensions:
-        app.extensions["openapi_document"] = build_document(app)
+    cache_document(app)
     # Serialized once per mount point (SCRIPT_NAME comes from the server's
     # configuration, not from the client), not on every request.
     serialized: dict[str, bytes] = app.extensions.setdefault("openapi_json", {})

@@ -104,6 +104,10 @@ class Operation:
     def body_loader(self) -> Schema | None:
         return self.body() if self.body is not None else None
 
+    def prepare_schemas(self) -> None:
+        """Build the schema instances now rather than on the first request."""
+        _ = (self.query_loader, self.body_loader, [r.dumper for r in self.replies.values()])
+
     def prepare(self, kwargs: dict[str, Any]) -> None:
         """Authenticate, then load the declared input into the view's keyword arguments."""
         if self.auth is not None:

@@ -1,0 +1,30 @@
+"""Work a server process does once at start instead of on its first requests.
+
+mod_wsgi loads the app when a daemon process starts (``wsgi_app.wsgi``); what
+Flask and its extensions would otherwise build on first use (compiled
+templates, the URL map's order, the ORM's mappers, the OpenAPI document,
+the API's schema instances) is built there too, so no visitor waits for it. Nothing here talks
+to the database or Redis: a server that is down must not hold up the start.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy.orm import configure_mappers
+
+from .api import operations
+from .api.openapi import cache_document
+
+
+def warm_up(app: Flask) -> None:
+    """Build ``app``'s lazily built parts now."""
+    for name in app.jinja_env.list_templates():
+        app.jinja_env.get_template(name)
+    app.url_map.update()
+    configure_mappers()
+    with app.app_context():
+        cache_document(app)
+    for view in app.view_functions.values():
+        described = operations.operation_of(view)
+        if described is not None:
+            described.prepare_schemas()
