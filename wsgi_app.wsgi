@@ -9,11 +9,16 @@ Touch this file to reload the app's processes.
 import sys
 
 from app import create_app
+from app.warm_up import warm_up
 from config import ConfigError
 
 try:
     # Production unless FLASK_CONFIG says otherwise (config.default_config_name).
     application = create_app()
+    # mod_wsgi loads this file when a daemon process starts (WSGIScriptAlias
+    # names its process-group and application-group): build what the first
+    # requests would otherwise wait for.
+    warm_up(application)
 except ConfigError as error:
     # One readable line in Apache's error log before mod_wsgi's own report.
     print(f"flaskapp: configuration error: {error}", file=sys.stderr, flush=True)

@@ -44,6 +44,7 @@ def create_app(config_name: str | None = None) -> Flask:
         password_reset_pages,
         proxies,
         security_headers,
+        session_cookie,
         site,
         static_urls,
     )
@@ -58,6 +59,7 @@ def create_app(config_name: str | None = None) -> Flask:
 
     # First, so its request id and timer are set before any other hook runs.
     logs.init_app(app)
+    session_cookie.init_app(app)
     extensions.init_app(app)
     converters.init_app(app)
     site.init_app(app)

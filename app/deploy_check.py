@@ -297,7 +297,7 @@ def _check_database(app: Flask) -> Iterator[Finding]:
     from sqlalchemy.exc import SQLAlchemyError
 
     from .database_faults import classify
-    from .extensions import db
+    from .extensions import db, init_migrate
 
     with app.app_context():
         try:
@@ -315,7 +315,7 @@ def _check_database(app: Flask) -> Iterator[Finding]:
             return
         finally:
             db.engine.dispose()
-        migrate = app.extensions["migrate"]
+        migrate = init_migrate(app)
         scripts = ScriptDirectory.from_config(migrate.migrate.get_config(migrate.directory))
         heads = set(scripts.get_heads())
     if current != heads:

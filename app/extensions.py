@@ -8,13 +8,14 @@ from typing import Any
 from flask import Flask, request
 from flask_caching import Cache
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
-from . import database_faults
+from config import running_flask_command
+
+from . import database_faults, lean_connections
 from .resilient_limiter import ResilientLimiter
 
 
@@ -44,7 +45,6 @@ def _sqlite_enforces_foreign_keys(dbapi_connection: Any, connection_record: Any)
 
 
 db = database_faults.ResilientSQLAlchemy(model_class=Base)
-migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 cache = Cache()
@@ -76,11 +76,24 @@ def _session_fingerprint() -> str:
     return hashlib.sha512(f"{request.remote_addr}|{agent}".encode()).hexdigest()
 
 
+def init_migrate(app: Flask) -> Any:
+    """Flask-Migrate bound to ``app`` (``app.extensions["migrate"]``), bound on first use."""
+    if "migrate" not in app.extensions:
+        from flask_migrate import Migrate
+
+        Migrate(app, db, render_as_batch=True)
+    return app.extensions["migrate"]
+
+
 def init_app(app: Flask) -> None:
     """Bind every extension to ``app``."""
     db.init_app(app)
     database_faults.init_app(app, db)
-    migrate.init_app(app, db, render_as_batch=True)
+    lean_connections.init_app(app, db)
+    if running_flask_command():
+        # Only ``flask db ...`` needs Flask-Migrate (and Alembic and Mako behind
+        # it): the web processes never import them.
+        init_migrate(app)
     csrf.init_app(app)
     cache.init_app(app)
     limiter.init_app(app)

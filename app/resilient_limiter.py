@@ -26,10 +26,12 @@ logger = logging.getLogger(__name__)
 class ResilientLimiter(Limiter):
     """A Limiter whose failed storage is probed at a steady interval.
 
-    It relies on two private parts of Flask-Limiter 4: the ``_storage_dead``
-    flag and the ``__should_check_backend`` hook, which Flask-Limiter consults
-    only while that flag is set. tests/test_redis_outage.py fails if an upgrade
-    changes either.
+    It relies on private parts of Flask-Limiter 4: the ``_storage_dead`` flag
+    and the ``__should_check_backend`` hook, which Flask-Limiter consults only
+    while that flag is set (tests/test_redis_outage.py fails if an upgrade
+    changes either); and the before-request ``_check_request_limit`` with the
+    limit manager's lists of limits that apply to every route
+    (tests/test_rate_limit_scope.py fails if those change).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -99,6 +101,34 @@ class ResilientLimiter(Limiter):
             # Flask-Limiter's own switch between Redis and its in-memory counts.
             self._storage_dead = not answered
         return answered
+
+    def _check_request_limit(
+        self, callable_name: str | None = None, in_middleware: bool = True
+    ) -> None:
+        """Flask-Limiter's check, skipped before a request when no limit could apply there.
+
+        Before each request Flask-Limiter resolves the limits that apply to every
+        route (default, application, blueprint, meta and in-memory fallback
+        limits) and the route's exemptions, about 0.3 ms even on an exempt
+        route. This app declares none of those: its limits sit on the views that
+        need them, whose decorators run this check themselves (``in_middleware``
+        False). So the check before the request is skipped while there is
+        nothing it could find, and runs as before as soon as there is.
+        """
+        if in_middleware and not self._limits_on_every_route():
+            return
+        super()._check_request_limit(callable_name, in_middleware)
+
+    def _limits_on_every_route(self) -> bool:
+        """Does any limit apply outside the decorated views? Read live: cheap, never stale."""
+        manager = self.limit_manager
+        return bool(
+            manager._default_limits
+            or manager._application_limits
+            or manager._blueprint_limits
+            or self._meta_limits
+            or self._in_memory_fallback
+        )
 
     def _Limiter__should_check_backend(self) -> bool:
         if waited_on_redis():

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pymysql
 import pytest
@@ -522,3 +523,110 @@ def test_readiness_is_503_within_bounds_while_the_database_is_out_and_200_once_i
         f"\nreadiness while the database was {fault}: slowest {slowest:.2f} s; "
         f"ready {time.monotonic() - back:.2f} s after it returned"
     )
+
+
+# Round trips and the connection check without a ping (app/lean_connections.py).
+
+
+@pytest.fixture
+def lean_app(mariadb: PrivateMariaDB, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    """The app on the private server, with one post (id 1), served in process."""
+    monkeypatch.setenv("TEST_DATABASE_URL", mariadb.url)
+    app = create_app("testing")
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        db.session.add(Post(title="Hello", body="Text", author=make_user("alice")))
+        db.session.commit()
+        db.session.remove()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def commands_sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every command PyMySQL sends to a server (each one is a round trip), as text."""
+    sent: list[str] = []
+    original = pymysql.connections.Connection._execute_command
+
+    def recording(connection: Any, command: int, statement: str | bytes) -> Any:
+        text = statement.decode() if isinstance(statement, bytes) else statement
+        sent.append(text if command == pymysql.constants.COMMAND.COM_QUERY else f"#{command}")
+        return original(connection, command, statement)
+
+    monkeypatch.setattr(pymysql.connections.Connection, "_execute_command", recording)
+    return sent
+
+
+@pytest.mark.slow
+def test_a_health_check_costs_one_round_trip_and_a_page_a_query_and_a_rollback(
+    lean_app: Flask, commands_sent: list[str]
+) -> None:
+    client = lean_app.test_client()
+    assert client.get("/api/health").status_code == 200  # connects
+    assert client.get("/posts/1").status_code == 200
+    commands_sent.clear()
+    for _ in range(3):
+        assert client.get("/api/health").status_code == 200
+    assert commands_sent == ["SELECT 1"] * 3
+    commands_sent.clear()
+    assert client.get("/posts/1").status_code == 200
+    assert len(commands_sent) == 2
+    assert commands_sent[0].startswith("SELECT")
+    assert commands_sent[1] == "ROLLBACK"
+
+
+@pytest.mark.slow
+def test_a_read_is_still_rolled_back_so_the_next_request_sees_new_rows(
+    lean_app: Flask, mariadb: PrivateMariaDB
+) -> None:
+    """A read opens a snapshot (REPEATABLE READ); a pooled connection must not keep it."""
+    client = lean_app.test_client()
+    assert client.get("/posts/1").status_code == 200
+    assert client.get("/posts/2").status_code == 404
+    with pymysql.connect(host="127.0.0.1", port=mariadb.port, user="root") as other:
+        other.cursor().execute(
+            f"INSERT INTO {mariadb.database}.posts (title, body, user_id, created_at, updated_at)"
+            " VALUES ('Second', 'Text', 1, NOW(), NOW())"
+        )
+        other.commit()
+    assert client.get("/posts/2").status_code == 200
+
+
+@pytest.mark.slow
+def test_a_connection_the_server_closed_while_idle_is_replaced_before_use(
+    lean_app: Flask, mariadb: PrivateMariaDB, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As after wait_timeout: the server closed the pooled connection; no request fails."""
+    client = lean_app.test_client()
+    assert client.get("/posts/1").status_code == 200
+    with pymysql.connect(host="127.0.0.1", port=mariadb.port, user="root") as admin:
+        cursor = admin.cursor()
+        cursor.execute("SELECT id FROM information_schema.processlist WHERE id <> CONNECTION_ID()")
+        for (thread_id,) in cursor.fetchall():
+            cursor.execute(f"KILL {thread_id}")
+    time.sleep(0.2)
+    with caplog.at_level(logging.WARNING, logger="app"):
+        assert client.get("/api/health").status_code == 200
+        assert client.get("/posts/1").status_code == 200
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.slow
+def test_after_a_restart_the_first_request_on_each_pooled_connection_succeeds(
+    lean_app: Flask, mariadb: PrivateMariaDB
+) -> None:
+    clients = [lean_app.test_client() for _ in range(3)]
+    # Three connections in the pool at once: a request each, held open together.
+    with lean_app.app_context():
+        held = [db.engine.connect() for _ in range(3)]
+        for connection in held:
+            connection.execute(sql("SELECT 1"))
+        for connection in held:
+            connection.close()
+    mariadb.stop()
+    mariadb.start()
+    for client in clients:
+        assert client.get("/api/health").status_code == 200
+        assert client.get("/posts/1").status_code == 200

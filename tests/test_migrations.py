@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -192,3 +194,20 @@ def test_an_upgrade_waits_for_the_lock_then_gives_up_with_one_line_naming_it(
     again = flask_command("db", "upgrade", database_url=empty_database)
     assert again.returncode == 0, again.stderr
     assert _versions(empty_database) == [HEAD]
+
+
+def test_the_web_app_never_imports_the_migration_tools(empty_database: str) -> None:
+    """Only ``flask db`` needs Flask-Migrate, Alembic and Mako: a server's processes skip them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+    env.update(FLASK_CONFIG="testing", TEST_DATABASE_URL=empty_database)
+    probe = (
+        "import sys, wsgi; "
+        "print(sorted(m for m in ('flask_migrate', 'alembic', 'mako') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+    # The flask command still has them: its db group runs (the tests above run it all).
+    assert flask_command("db", "current", database_url=empty_database).returncode == 0

@@ -13,7 +13,7 @@ from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Flask, current_app, request
+from flask import Flask, Response, current_app, request
 from marshmallow import Schema
 from werkzeug.routing import Rule
 
@@ -144,13 +144,23 @@ def build_document(app: Flask) -> dict[str, Any]:
     return spec.to_dict()
 
 
-@bp.get("/openapi.json")
-@limiter.exempt
-def openapi_document() -> dict[str, Any]:
-    """This API's OpenAPI 3 description."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+def cache_document(app: Flask) -> None:
+    """Build ``app``'s document once, into ``app.extensions``."""
     if "openapi_document" not in app.extensions:
         app.extensions["openapi_document"] = build_document(app)
-    document = dict(app.extensions["openapi_document"])
-    document["servers"] = [{"url": request.script_root or "/"}]
-    return document
+
+
+@bp.get("/openapi.json")
+@limiter.exempt
+def openapi_document() -> Response:
+    """This API's OpenAPI 3 description."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    cache_document(app)
+    # Serialized once per mount point (SCRIPT_NAME comes from the server's
+    # configuration, not from the client), not on every request.
+    serialized: dict[str, bytes] = app.extensions.setdefault("openapi_json", {})
+    mount = request.script_root or "/"
+    if mount not in serialized:
+        document = {**app.extensions["openapi_document"], "servers": [{"url": mount}]}
+        serialized[mount] = app.json.response(document).get_data()
+    return app.response_class(serialized[mount], mimetype=app.json.mimetype)

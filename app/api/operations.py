@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import wraps
+from functools import cached_property, wraps
 from typing import Any, Literal
 
 from flask.wrappers import Response
@@ -56,6 +56,11 @@ class Reply:
         doc = (self.schema.__doc__ or "") if self.schema else ""
         return doc.strip().splitlines()[0] if doc.strip() else HTTP_STATUS_CODES[status] + "."
 
+    @cached_property
+    def dumper(self) -> Schema | None:
+        """One instance of ``schema`` for every request: dumping keeps no state in it."""
+        return self.schema() if self.schema is not None else None
+
 
 def created(schema: type[Schema], description: str) -> Reply:
     """A 201 whose Location header is the new resource's URL."""
@@ -89,15 +94,29 @@ class Operation:
         """The resource, named by the module the view lives in (``posts``, ``users``...)."""
         return self.view.__module__.rsplit(".", 1)[-1]
 
+    # Schema instances are built once per operation, not per request: building
+    # one binds every field, and loading or dumping keeps no state in it.
+    @cached_property
+    def query_loader(self) -> Schema | None:
+        return self.query() if self.query is not None else None
+
+    @cached_property
+    def body_loader(self) -> Schema | None:
+        return self.body() if self.body is not None else None
+
+    def prepare_schemas(self) -> None:
+        """Build the schema instances now rather than on the first request."""
+        _ = (self.query_loader, self.body_loader, [r.dumper for r in self.replies.values()])
+
     def prepare(self, kwargs: dict[str, Any]) -> None:
         """Authenticate, then load the declared input into the view's keyword arguments."""
         if self.auth is not None:
             authenticate(self.auth)
-        if self.query is not None:
-            kwargs["query"] = load_args(self.query())
-        if self.body is not None:
+        if self.query_loader is not None:
+            kwargs["query"] = load_args(self.query_loader)
+        if self.body_loader is not None:
             load = load_body if self.body_required else load_optional_body
-            kwargs["body"] = load(self.body())
+            kwargs["body"] = load(self.body_loader)
 
     def render(self, result: Any) -> Any:
         """The view's result with its body dumped through the reply schema of its status.
@@ -119,9 +138,9 @@ class Operation:
         reply = self.replies.get(status)
         if reply is None:
             raise LookupError(f"{self.view.__name__} answered {status}, which it does not declare")
-        if reply.schema is None:
+        if reply.dumper is None:
             return "", status, headers
-        return reply.schema().dump(body), status, headers
+        return reply.dumper.dump(body), status, headers
 
 
 def operation(
