@@ -42,6 +42,7 @@ def create_app(config_name: str | None = None) -> Flask:
         logs,
         page_cache,
         password_reset_pages,
+        post_counts,
         proxies,
         security_headers,
         session_cookie,
@@ -74,4 +75,5 @@ def create_app(config_name: str | None = None) -> Flask:
     # Around the whole app: every hook and view sees the client's own address.
     proxies.init_app(app)
     cli.init_app(app)
+    post_counts.init_app(app)
     return app

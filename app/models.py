@@ -127,6 +127,9 @@ class User(UserMixin, Model):
     token_generation: Mapped[str] = mapped_column(String(32), default=new_token_generation)
     email_change_nonce: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # How many posts the user has, kept by app/post_counts.py in the transaction
+    # that adds or deletes one: lists read it instead of counting every post.
+    post_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     posts: Mapped[list[Post]] = relationship(
         back_populates="author", cascade="all, delete-orphan", passive_deletes=True
