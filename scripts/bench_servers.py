@@ -26,6 +26,7 @@ import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from scripts.private_apache import (
     DAEMON_USER,
@@ -140,25 +141,23 @@ def command_line(pid: int) -> str:
         return ""
 
 
-class Server:
+class Server(Protocol):
     """What the benchmark needs of a running server."""
 
     name: str
 
     @property
-    def url(self) -> str:
-        raise NotImplementedError
+    def url(self) -> str: ...
 
-    def root_pid(self) -> int:
-        raise NotImplementedError
+    def root_pid(self) -> int: ...
 
     def worker_pids(self) -> list[int]:
         """The processes that run Python: mod_wsgi daemons or gunicorn workers."""
-        raise NotImplementedError
+        ...
 
 
 @dataclass
-class AppApache(PrivateApache, Server):
+class AppApache(PrivateApache):
     """The app under the private Apache, from the vhost exactly as rendered."""
 
     name: str = "apache"
@@ -205,12 +204,13 @@ class ReferenceApache(AppApache):
             site = site.replace(old, new)
         return site
 
-    def migrate(self) -> None:
-        """The reference app has no database."""
+    def start(self, migrate: bool = False) -> PrivateApache:
+        """Start it; the reference app has no database to migrate."""
+        return super().start(migrate=False)
 
 
 @dataclass
-class Gunicorn(Server):
+class Gunicorn:
     """The app under gunicorn's gthread worker, in the same venv with the same settings."""
 
     venv: Path
@@ -255,9 +255,9 @@ class Gunicorn(Server):
         try:
             wait_for_200(f"{self.url}/api/health", timeout=30)
         except RuntimeError:
-            log = self.log.read_text()[-2000:]
+            tail = self.log.read_text()[-2000:]
             self.stop()
-            raise RuntimeError(f"gunicorn did not serve: {log}") from None
+            raise RuntimeError(f"gunicorn did not serve: {tail}") from None
         return self
 
     @property
