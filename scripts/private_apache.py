@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -62,6 +63,19 @@ FRONT_MODULES = [
 ]
 # Seconds for request headers: short, so a test sees slow clients cut off quickly.
 HEADER_TIMEOUT = 3
+
+
+@dataclass
+class Reply:
+    """One HTTP answer from a private instance, read whole."""
+
+    status: int
+    headers: Message
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode(errors="replace")
 
 
 class ApacheUnavailable(RuntimeError):

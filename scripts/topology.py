@@ -42,6 +42,7 @@ import redis
 from sqlalchemy import make_url
 
 from scripts.private_apache import FRONT_MODULES, SITE_NAME, PrivateApache
+from scripts.private_apache import Reply as ApacheReply
 
 FRONT_ADDRESS = "127.0.0.1"
 # The front adds it to every answer: the balancer member (http://ADDRESS:PORT) that
@@ -239,18 +240,11 @@ class Topology:
 
 
 @dataclass
-class Reply:
+class Reply(ApacheReply):
     """One answer, with the balancer member that gave it ("" when the front answered itself)."""
 
-    status: int
-    headers: Message
-    body: bytes
     request_id: str
     member: str
-
-    @property
-    def text(self) -> str:
-        return self.body.decode(errors="replace")
 
 
 class Browser:

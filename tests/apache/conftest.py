@@ -6,8 +6,6 @@ import http.client
 import re
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass
-from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -15,22 +13,12 @@ import pytest
 from scripts.private_apache import (
     ApacheUnavailable,
     PrivateApache,
+    Reply,
     missing_prerequisites,
     system_venv,
 )
 from tests.helpers import skip_or_fail
 from tests.smtp_server import SmtpServer
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: Message
-    body: bytes
-
-    @property
-    def text(self) -> str:
-        return self.body.decode(errors="replace")
 
 
 class Client:
