@@ -44,6 +44,7 @@ def create_app(config_name: str | None = None) -> Flask:
         password_reset_pages,
         post_counts,
         proxies,
+        scope_changes,
         security_headers,
         session_cookie,
         site,
@@ -76,4 +77,5 @@ def create_app(config_name: str | None = None) -> Flask:
     proxies.init_app(app)
     cli.init_app(app)
     post_counts.init_app(app)
+    scope_changes.init_app(app)
     return app

@@ -10,41 +10,73 @@ without a query or a template. What may be kept is decided twice:
 - after it, the response must be a 200 that ``security_headers.is_private``
   finds public: no cookie set, no CSRF token rendered, no logged-in session.
 
-Keys carry the listings' generation, read before the view loads anything, so
-the first read after any committed write misses, and a page rendered while a
-write landed is stored under the old generation, where nobody reads it again.
-Every response kept here also carries a weak ETag (weak: Apache may compress
-it), and a request whose If-None-Match holds it gets 304 without a body.
+A response is kept under its URL alone, with the generations
+(``app/cache_scopes.py``) of the scopes it shows: the list of all posts for the
+home page, one user for a profile, one post for its page. One cache read (one
+MGET on Redis) fetches the kept response and the current generations together,
+and it is served only if they are the ones it was rendered under; otherwise
+the view answers, and its response replaces the kept one. The generations are
+read before the view loads anything, so the first read after a committed write
+to a scope misses, and a page rendered while a write landed is kept under the
+old generations, which no request matches again. Every response kept here also
+carries a weak ETag (weak: Apache may compress it), and a request whose
+If-None-Match holds it gets 304 without a body.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app, g, request, request_finished, session
 from flask.wrappers import Response
 
-from . import listings
+from . import cache_scopes
 from .extensions import cache
 from .security_headers import LOGGED_IN_SESSION_KEY, is_private
+from .validation import USERNAME_MAX, normalize_username
 
 # Bump when CachedResponse changes shape.
-CACHE_FORMAT = 1
-# The cacheable endpoints and the query arguments each understands. Another
-# argument (a tracking tag, a typo) makes the request uncacheable rather than
-# a new key, so nobody can fill the cache with variants of one page.
-CACHEABLE: dict[str, frozenset[str]] = {
-    "site.index": frozenset({"page"}),
-    "site.about": frozenset(),
-    "site.user_profile": frozenset({"page"}),
-    "site.post_detail": frozenset(),
-    "api.list_posts": frozenset({"page", "per_page"}),
-    "api.get_post": frozenset(),
-    "api.list_users": frozenset({"page", "per_page"}),
-    "api.get_user": frozenset(),
-    "api.list_user_posts": frozenset({"page", "per_page"}),
+CACHE_FORMAT = 2
+ViewArgs = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Cacheable:
+    """What one cacheable endpoint's kept response depends on."""
+
+    # The query arguments it understands. Another argument (a tracking tag, a
+    # typo) makes the request uncacheable rather than a new key, so nobody can
+    # fill the cache with variants of one page.
+    arguments: frozenset[str]
+    # The scopes it shows, from the URL's arguments; None when none can hold it.
+    scopes: Callable[[ViewArgs], list[str] | None]
+
+
+def _profile_scopes(view_args: ViewArgs) -> list[str] | None:
+    key = normalize_username(str(view_args["username"]))
+    # Longer than any name: a 404, and no generation made for a made-up name.
+    return [cache_scopes.username_scope(key)] if len(key) <= USERNAME_MAX else None
+
+
+_PAGING = frozenset({"page", "per_page"})
+CACHEABLE: dict[str, Cacheable] = {
+    "site.index": Cacheable(frozenset({"page"}), lambda _: [cache_scopes.POSTS]),
+    # Nothing from the database: only the epoch.
+    "site.about": Cacheable(frozenset(), lambda _: []),
+    "site.user_profile": Cacheable(frozenset({"page"}), _profile_scopes),
+    "site.post_detail": Cacheable(
+        frozenset(), lambda args: [cache_scopes.post_scope(args["post_id"])]
+    ),
+    "api.list_posts": Cacheable(_PAGING, lambda _: [cache_scopes.POSTS]),
+    "api.get_post": Cacheable(frozenset(), lambda args: [cache_scopes.post_scope(args["post_id"])]),
+    "api.list_users": Cacheable(_PAGING, lambda _: [cache_scopes.USERS]),
+    "api.get_user": Cacheable(frozenset(), lambda args: [cache_scopes.user_scope(args["user_id"])]),
+    "api.list_user_posts": Cacheable(
+        _PAGING, lambda args: [cache_scopes.user_scope(args["user_id"])]
+    ),
 }
 # Browsers and proxies may keep these pages, but must ask again each time
 # (a 304 when nothing changed), and never hand one to a logged-in visitor.
@@ -54,9 +86,20 @@ _FLASHES_SESSION_KEY = "_flashes"
 
 @dataclass(frozen=True)
 class CachedResponse:
+    """A finished response and the generations of the scopes it was rendered under."""
+
     body: bytes
     content_type: str
     etag: str
+    generations: cache_scopes.Generations
+
+
+@dataclass(frozen=True)
+class PageKey:
+    """Where this request's response is kept, and the scopes it shows."""
+
+    key: str
+    scopes: list[str]
 
 
 def init_app(app: Flask) -> None:
@@ -65,12 +108,12 @@ def init_app(app: Flask) -> None:
     request_finished.connect(_keep_and_tag, app)
 
 
-def cache_key() -> str | None:
-    """This request's key, or None when its answer may differ from an anonymous one."""
+def page_key() -> PageKey | None:
+    """This request's key and scopes, or None when its answer may differ from an anonymous one."""
     if request.method not in ("GET", "HEAD"):
         return None
-    understood = CACHEABLE.get(request.endpoint or "")
-    if understood is None or not understood.issuperset(request.args):
+    cacheable = CACHEABLE.get(request.endpoint or "")
+    if cacheable is None or not cacheable.arguments.issuperset(request.args):
         return None
     if "Authorization" in request.headers:
         return None
@@ -78,21 +121,23 @@ def cache_key() -> str | None:
         return None
     if LOGGED_IN_SESSION_KEY in session or _FLASHES_SESSION_KEY in session:
         return None
+    scopes = cacheable.scopes(request.view_args or {})
+    if scopes is None:
+        return None
     arguments = "&".join(f"{name}={request.args[name]}" for name in sorted(request.args))
-    return (
-        f"page:v{CACHE_FORMAT}:{listings.generation()}:"
-        f"{request.script_root}{request.path}?{arguments}"
-    )
+    key = f"page:v{CACHE_FORMAT}:{request.script_root}{request.path}?{arguments}"
+    return PageKey(key, scopes)
 
 
 def serve_from_cache() -> Response | None:
     """The kept response for this request, or None to let the view answer."""
-    key = cache_key()
-    if key is None:
+    where = page_key()
+    if where is None:
         return None
-    kept: CachedResponse | None = cache.get(key)
-    if kept is None:
-        g.page_cache_key = key
+    kept, generations = cache_scopes.read_with(where.key, where.scopes)
+    if not isinstance(kept, CachedResponse) or kept.generations != generations:
+        # Kept by _keep_and_tag under the generations read here, before the view.
+        g.page_to_keep = (where.key, generations)
         return None
     response = Response(kept.body, content_type=kept.content_type)
     _tag(response, kept.etag)
@@ -101,13 +146,14 @@ def serve_from_cache() -> Response | None:
 
 
 def _keep_and_tag(sender: Flask, response: Response, **_: Any) -> None:
-    key = g.pop("page_cache_key", None)
-    if key is None or response.status_code != 200 or response.is_streamed:
+    to_keep = g.pop("page_to_keep", None)
+    if to_keep is None or response.status_code != 200 or response.is_streamed:
         return
     if is_private(response):
         return
+    key, generations = to_keep
     body = response.get_data()
-    kept = CachedResponse(body, response.content_type or "", _etag_of(body))
+    kept = CachedResponse(body, response.content_type or "", _etag_of(body), generations)
     cache.set(key, kept)
     _tag(response, kept.etag)
     response.make_conditional(request)

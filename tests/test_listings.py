@@ -14,7 +14,14 @@ from sqlalchemy import select
 from app import create_app
 from app.extensions import cache, db
 from app.models import Post, User
-from tests.helpers import bearer, count_statements, make_user, redis_up, skip_or_fail
+from tests.helpers import (
+    PASSWORD,
+    bearer,
+    count_statements,
+    make_user,
+    redis_up,
+    skip_or_fail,
+)
 
 pytestmark = pytest.mark.db
 
@@ -147,17 +154,93 @@ def test_a_write_in_one_process_is_seen_by_another_through_redis(
     assert titles == ["From the other process"]
 
 
-def test_issuing_tokens_and_logging_out_keep_the_cached_lists(
-    client: FlaskClient, user: User, token: str
+def test_issuing_tokens_logging_out_and_a_new_password_keep_the_cached_lists(
+    app: Flask, client: FlaskClient, user: User, token: str
 ) -> None:
-    from app.listings import GENERATION_KEY
     from tests.helpers import basic_auth
 
-    client.get("/api/posts")
-    generation = cache.get(GENERATION_KEY)
+    db.session.add(Post(title="Kept", body="b", author=user))
+    db.session.commit()
+    pages = ["/", "/users/alice", "/api/posts", "/api/users", f"/api/users/{user.id}/posts"]
+    for url in pages:
+        client.get(url)
+    with app.test_request_context():
+        generations = cache.get_many(*_generation_keys(user))
+
     assert client.post("/api/tokens", headers=basic_auth("alice")).status_code == 201
     assert client.delete("/api/tokens", headers=bearer(token)).status_code == 204
-    assert cache.get(GENERATION_KEY) == generation
+    second = client.post("/api/tokens", headers=basic_auth("alice")).get_json()["token"]
+    changed = client.patch(
+        "/api/me",
+        json={"current_password": PASSWORD, "new_password": "another long passphrase"},
+        headers=bearer(second),
+    )
+    assert changed.status_code == 200, changed.get_json()
+
+    with app.test_request_context():
+        assert cache.get_many(*_generation_keys(user)) == generations
+    assert None not in generations
+    for url in pages:
+        with count_statements() as statements:
+            assert client.get(url).status_code == 200
+        assert statements == [], url
+
+
+def _generation_keys(user: User) -> list[str]:
+    from app import cache_scopes
+
+    scopes = [
+        cache_scopes.EPOCH,
+        cache_scopes.POSTS,
+        cache_scopes.USERS,
+        cache_scopes.user_scope(user.id),
+        cache_scopes.username_scope(user.username_key),
+    ]
+    return [cache_scopes.generation_key(scope) for scope in scopes]
+
+
+def test_a_new_post_drops_only_the_lists_it_appears_in(
+    app: Flask, client: FlaskClient, user: User, token: str
+) -> None:
+    from app import listings
+
+    bob = make_user("bob")
+    db.session.add(Post(title="Bob's post", body="b", author=bob))
+    db.session.commit()
+    alice_id, bob_id = user.id, bob.id
+    listings.latest_posts(1, 10), listings.posts_by(bob_id, 1, 10), listings.users(1, 10)
+
+    created = client.post("/api/posts", json={"title": "News", "body": "b"}, headers=bearer(token))
+    assert created.status_code == 201
+
+    db.session.rollback()  # see what the request committed (MariaDB)
+    with count_statements() as statements:
+        assert [p.title for p in listings.posts_by(bob_id, 1, 10).items] == ["Bob's post"]
+        assert [u.username for u in listings.users(1, 10).items] == ["alice", "bob"]
+    assert statements == []
+    assert [p.title for p in listings.latest_posts(1, 10).items] == ["News", "Bob's post"]
+    assert [p.title for p in listings.posts_by(alice_id, 1, 10).items] == ["News"]
+
+
+def test_an_edit_made_outside_a_request_shows_in_every_list_of_the_post(
+    app: Flask, client: FlaskClient, user: User
+) -> None:
+    from app import listings
+
+    db.session.add(Post(title="Before", body="b", author=user))
+    db.session.commit()
+    user_id = user.id
+    listings.latest_posts(1, 10), listings.posts_by(user_id, 1, 10)
+    assert "Before" in client.get("/users/ALICE").get_data(as_text=True)
+    # Not loaded with its author: the author's name is looked up for the profile's scope.
+    db.session.expunge_all()
+    post = db.session.scalars(select(Post)).one()
+    post.title = "After"
+    db.session.commit()
+
+    assert [p.title for p in listings.latest_posts(1, 10).items] == ["After"]
+    assert [p.title for p in listings.posts_by(user_id, 1, 10).items] == ["After"]
+    assert "After" in client.get("/users/ALICE").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("by_author", [False, True])

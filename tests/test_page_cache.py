@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from app.extensions import cache, db
 from app.models import Post, User
-from tests.helpers import SiteSession, bearer, count_statements
+from tests.helpers import (
+    PASSWORD,
+    SiteSession,
+    bearer,
+    count_statements,
+    make_user,
+    redis_up,
+    skip_or_fail,
+)
 
 pytestmark = pytest.mark.db
 
@@ -148,3 +161,207 @@ def test_a_missing_page_is_not_kept(author: User, client: FlaskClient) -> None:
     with count_statements() as statements:
         assert client.get("/users/nobody").status_code == 404
     assert statements
+
+
+def _stranger(app: Flask) -> FlaskClient:
+    """A client with no cookies: a new anonymous visitor."""
+    return app.test_client()
+
+
+def _served_without_a_query(client: FlaskClient, path: str) -> bool:
+    with count_statements() as statements:
+        assert client.get(path).status_code == 200, path
+    return statements == []
+
+
+def test_a_new_post_leaves_the_pages_of_other_authors_and_the_users_list_cached(
+    author: User, client: FlaskClient, token: str
+) -> None:
+    bob = make_user("bob")
+    db.session.add(Post(title="Bob's post", body="b", author=bob))
+    db.session.commit()
+    bob_post = db.session.scalars(select(Post.id).where(Post.user_id == bob.id)).one()
+    untouched = [
+        "/users/bob",
+        f"/posts/{bob_post}",
+        "/api/users",
+        f"/api/users/{bob.id}",
+        f"/api/users/{bob.id}/posts",
+        f"/api/posts/{bob_post}",
+    ]
+    showing_it = ["/", "/users/alice", "/api/posts", f"/api/users/{author.id}/posts"]
+    for path in untouched + showing_it:
+        client.get(path)
+
+    created = client.post(
+        "/api/posts", json={"title": "Fresh news", "body": "b"}, headers=bearer(token)
+    )
+    assert created.status_code == 201
+
+    for path in untouched:
+        assert _served_without_a_query(client, path), path
+    for path in showing_it:
+        assert "Fresh news" in client.get(path).get_data(as_text=True), path
+
+
+def test_an_edit_shows_at_once_on_the_posts_page_and_on_every_list_of_it(
+    author: User, app: Flask
+) -> None:
+    post_id = db.session.scalars(select(Post.id)).one()
+    pages = [
+        f"/posts/{post_id}",
+        f"/api/posts/{post_id}",
+        "/",
+        "/users/alice",
+        "/api/posts",
+        f"/api/users/{author.id}/posts",
+    ]
+    reader = _stranger(app)
+    for path in pages:
+        assert "Hello" in reader.get(path).get_data(as_text=True)
+
+    writer = SiteSession(app.test_client())
+    writer.login("alice")
+    edited = writer.post_form(f"/posts/{post_id}/edit", {"title": "Goodbye", "body": "World"})
+    assert edited.status_code == 302
+
+    for path in pages:
+        shown = reader.get(path).get_data(as_text=True)
+        assert "Goodbye" in shown, path
+        assert "Hello" not in shown, path
+
+
+def test_a_renamed_user_shows_under_the_new_name_at_once(author: User, app: Flask) -> None:
+    post_id = db.session.scalars(select(Post.id)).one()
+    user_id = author.id
+    pages = [
+        "/",
+        f"/posts/{post_id}",
+        "/api/posts",
+        f"/api/posts/{post_id}",
+        "/api/users",
+        f"/api/users/{user_id}",
+        f"/api/users/{user_id}/posts",
+    ]
+    reader = _stranger(app)
+    for path in [*pages, "/users/alice"]:
+        assert "alice" in reader.get(path).get_data(as_text=True), path
+
+    author.set_username("Zoe")  # from a shell: no page renames an account
+    db.session.commit()
+
+    assert reader.get("/users/alice").status_code == 404
+    assert "Hello" in reader.get("/users/zoe").get_data(as_text=True)
+    for path in pages:
+        shown = reader.get(path).get_data(as_text=True)
+        assert "Zoe" in shown, path
+        assert "alice" not in shown, path
+
+
+@pytest.mark.parametrize("deleted_by", ["the account's owner", "a shell"])
+def test_deleting_an_account_leaves_nothing_of_it_in_any_cached_page(
+    author: User, app: Flask, token: str, deleted_by: str
+) -> None:
+    post_id = db.session.scalars(select(Post.id)).one()
+    user_id = author.id
+    bob = make_user("bob")
+    db.session.add(Post(title="Bob's post", body="b", author=bob))
+    db.session.commit()
+    theirs = [f"/posts/{post_id}", "/users/alice", f"/api/posts/{post_id}", f"/api/users/{user_id}"]
+    lists = ["/", "/api/posts", "/api/users", "/users/bob", f"/api/users/{bob.id}/posts"]
+    reader = _stranger(app)
+    for path in theirs + lists:
+        assert reader.get(path).status_code == 200
+
+    if deleted_by == "a shell":
+        db.session.delete(author)
+        db.session.commit()
+    else:
+        gone = reader.delete("/api/me", json={"password": PASSWORD}, headers=bearer(token))
+        assert gone.status_code == 204
+
+    for path in theirs:
+        assert reader.get(path).status_code == 404, path
+    for path in lists:
+        shown = reader.get(path).get_data(as_text=True)
+        assert "alice" not in shown, path
+        assert "Hello" not in shown, path
+
+
+def test_a_page_rendered_while_a_write_landed_is_not_served_after_it(
+    author: User, app: Flask, client: FlaskClient
+) -> None:
+    render_home = app.view_functions["site.index"]
+
+    def render_then_write() -> str:
+        # The view has read the posts; a write commits before its page is kept.
+        page = render_home()
+        db.session.add(Post(title="Landed meanwhile", body="b", user_id=author.id))
+        db.session.commit()
+        return page
+
+    app.view_functions["site.index"] = render_then_write
+    assert "Landed meanwhile" not in client.get("/").get_data(as_text=True)
+    app.view_functions["site.index"] = render_home
+
+    assert "Landed meanwhile" in client.get("/").get_data(as_text=True)
+
+
+def test_a_lost_generation_is_made_again_and_the_page_rendered_again(
+    author: User, app: Flask, client: FlaskClient
+) -> None:
+    from app import cache_scopes
+
+    client.get("/")
+    with app.test_request_context():
+        cache.delete(cache_scopes.generation_key(cache_scopes.POSTS))
+    assert not _served_without_a_query(client, "/")
+    with app.test_request_context():
+        assert cache.get(cache_scopes.generation_key(cache_scopes.POSTS)) is not None
+    assert _served_without_a_query(client, "/")
+
+
+@pytest.fixture
+def redis_app(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Flask]:
+    """The ``app`` fixture with its cache in the shared Redis, under a prefix of its own."""
+    if not redis_up():
+        skip_or_fail("Redis is not reachable on 127.0.0.1:6379")
+    monkeypatch.setenv("CACHE_REDIS_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("CACHE_KEY_PREFIX", f"flaskapp-test-{secrets.token_hex(6)}:")
+    app: Flask = request.getfixturevalue("app")
+    assert app.config["CACHE_TYPE"] == "app.resilient_cache.ResilientRedisCache"
+    yield app
+    cache.clear()
+
+
+@pytest.mark.parametrize("path", ["/", "/users/alice", "/posts/1", "/api/posts", "/api/users/1"])
+def test_a_page_hit_costs_one_redis_round_trip(
+    redis_app: Flask, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    author = make_user("alice")
+    db.session.add(Post(title="Hello", body="World", author=author))
+    db.session.commit()
+    client = redis_app.test_client()
+    first = client.get(path)
+    assert first.status_code == 200
+
+    redis_client = cache.cache._write_client
+    sent: list[str] = []
+    send = redis_client.execute_command
+
+    def recorded(*args: Any, **options: Any) -> Any:
+        sent.append(str(args[0]))
+        return send(*args, **options)
+
+    def pipeline(*args: Any, **options: Any) -> Any:
+        sent.append("pipeline")
+        return type(redis_client).pipeline(redis_client, *args, **options)
+
+    monkeypatch.setattr(redis_client, "execute_command", recorded)
+    monkeypatch.setattr(redis_client, "pipeline", pipeline)
+    with count_statements() as statements:
+        again = client.get(path)
+
+    assert sent == ["MGET"]
+    assert statements == []
+    assert again.get_data() == first.get_data()
