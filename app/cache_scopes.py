@@ -36,6 +36,7 @@ CACHE_FORMAT = 1
 EPOCH = "epoch"
 POSTS = "posts"
 USERS = "users"
+_USERNAME_PREFIX = "username:"
 
 Generations = tuple[str, ...]
 """The epoch's generation, then those of an entry's scopes, in the order they were asked for."""
@@ -48,7 +49,7 @@ def user_scope(user_id: int) -> str:
 
 def username_scope(username_key: str) -> str:
     """One user, by normalised name: the site's profile page, keyed by the name in its URL."""
-    return f"username:{username_key}"
+    return _USERNAME_PREFIX + username_key
 
 
 def post_scope(post_id: int) -> str:
@@ -83,18 +84,26 @@ def bump(scopes: Collection[str]) -> None:
     every other generation moot, so with it only the epoch is written.
     """
     if EPOCH in scopes:
-        scopes = [EPOCH]
-    if scopes:
+        cache.set(generation_key(EPOCH), _new_token(), timeout=0)
+        return
+    # Written in order (a pipeline's commands run in turn, but another
+    # client's may run between them): the lists' scopes before the names',
+    # which only profile pages read. A request that finds a profile's new
+    # generation then also finds its list's (user:<id>) new, so it never
+    # renders a list kept from before the write into a page kept after it.
+    ordered = sorted(scopes, key=lambda scope: scope.startswith(_USERNAME_PREFIX))
+    if ordered:
         cache.set_many(
-            {generation_key(scope): _new_token() for scope in scopes},
-            timeout=_lifetime(cache.cache),
+            {generation_key(scope): _new_token() for scope in ordered},
+            timeout=_scope_lifetime(cache.cache),
         )
 
 
 def _create(key: str) -> str:
     token = _new_token()
+    lifetime = 0 if key == generation_key(EPOCH) else _scope_lifetime(cache.cache)
     # add() keeps a token another process set in the meantime.
-    if cache.add(key, token, timeout=_lifetime(cache.cache)):
+    if cache.add(key, token, timeout=lifetime):
         return token
     found = cache.get(key)
     return found if isinstance(found, str) else token
@@ -104,12 +113,14 @@ def _new_token() -> str:
     return secrets.token_hex(8)
 
 
-def _lifetime(backend: BaseCache) -> int:
-    # Generations expire, at twice an entry's lifetime, because a request for a
-    # profile or post nobody has still creates one; without an end, names
-    # made up by a crawler would pile up. An expired one only costs a miss.
-    # (An entry lifetime of 0, keep for ever, stays 0.)
-    return 2 * int(getattr(backend, "default_timeout", 300) or 0)
+def _scope_lifetime(backend: BaseCache) -> int:
+    # A scope's generation expires, at twice an entry's lifetime, because a
+    # request for a profile or post nobody has still creates one: without an
+    # end, names made up by a crawler would pile up. An expired generation
+    # only costs a miss. The epoch is one key and never expires: its expiry
+    # would make every kept page miss at the same moment. (An entry lifetime
+    # of 0, keep for ever, gives 0 here too.)
+    return 2 * int(backend.default_timeout)
 
 
 @cache_recovered.connect
@@ -117,4 +128,4 @@ def _new_epoch_after_outage(backend: BaseCache, **_: Any) -> None:
     # A write committed while Redis was unreachable could not replace any
     # generation, so what Redis kept from before may miss it. The backend
     # itself, not ``cache``: this runs inside the backend's recovery.
-    backend.set(generation_key(EPOCH), _new_token(), timeout=_lifetime(backend))
+    backend.set(generation_key(EPOCH), _new_token(), timeout=0)

@@ -365,3 +365,43 @@ def test_a_page_hit_costs_one_redis_round_trip(
     assert sent == ["MGET"]
     assert statements == []
     assert again.get_data() == first.get_data()
+
+
+def test_a_users_generation_expires_and_the_epoch_does_not(redis_app: Flask) -> None:
+    from app import cache_scopes
+
+    make_user("alice")
+    assert redis_app.test_client().get("/users/alice").status_code == 200
+
+    backend = cache.cache
+    lifetime = backend._read_client.ttl(
+        backend.key_prefix + cache_scopes.generation_key(cache_scopes.username_scope("alice"))
+    )
+    epoch_lifetime = backend._read_client.ttl(
+        backend.key_prefix + cache_scopes.generation_key(cache_scopes.EPOCH)
+    )
+    assert 0 < lifetime <= 2 * redis_app.config["CACHE_DEFAULT_TIMEOUT"]
+    assert epoch_lifetime == -1  # kept, with no expiry
+
+
+def test_a_users_list_generation_is_replaced_before_their_profiles(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A profile rendered between the two writes must not keep the list from before."""
+    from app import cache_scopes
+
+    written: list[str] = []
+    set_many = cache.cache.set_many
+
+    def recorded(mapping: dict[str, Any], timeout: Any = None) -> Any:
+        written.extend(mapping)
+        return set_many(mapping, timeout)
+
+    monkeypatch.setattr(cache.cache, "set_many", recorded)
+    user = make_user("alice")
+
+    name, by_id = (
+        cache_scopes.generation_key(scope)
+        for scope in (cache_scopes.username_scope("alice"), cache_scopes.user_scope(user.id))
+    )
+    assert written.index(by_id) < written.index(name)
