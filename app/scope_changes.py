@@ -95,7 +95,8 @@ def _username_key(session: Session, user_id: int) -> str | None:
         known: object = inspect(loaded).dict.get("username_key")
         if isinstance(known, str):
             return known
-    # On the connection: this runs inside a flush, where the session may not query.
+    # On the connection, as post_counts does: a flush is under way, and only
+    # the one column is wanted, not a User loaded into the session.
     key = session.connection().scalar(select(User.username_key).where(User.id == user_id))
     return key if isinstance(key, str) else None
 
