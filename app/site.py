@@ -17,11 +17,10 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from . import listings
+from . import rendered_lists
 from .extensions import db
 from .forms import PostForm
 from .models import Post, User
-from .page import Page
 from .validation import normalize_username
 
 bp = Blueprint("site", __name__)
@@ -45,17 +44,11 @@ def page_number() -> int:
     return int(raw)
 
 
-def _listing_or_404(page: Page[listings.PostView]) -> Page[listings.PostView]:
-    if page.out_of_range:
-        abort(404)
-    return page
-
-
 @bp.route("/")
 def index() -> str:
     """The latest posts, newest first."""
     per_page = current_app.config["POSTS_PER_PAGE"]
-    posts = _listing_or_404(listings.latest_posts(page_number(), per_page))
+    posts = rendered_lists.latest_posts(page_number(), per_page)
     return render_template("site/index.html", posts=posts)
 
 
@@ -72,7 +65,7 @@ def user_profile(username: str) -> str:
         description="There is no user with that name.",
     )
     per_page = current_app.config["POSTS_PER_PAGE"]
-    posts = _listing_or_404(listings.posts_by(user.id, page_number(), per_page))
+    posts = rendered_lists.posts_by(user.id, user.username, page_number(), per_page)
     return render_template("site/user.html", user=user, posts=posts)
 
 

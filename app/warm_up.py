@@ -24,6 +24,7 @@ FIRST_PAGES = (
     "base.html",
     "site/index.html",
     "site/post.html",
+    "_post_list_section.html",
     "_post.html",
     "_pagination.html",
 )
