@@ -17,6 +17,7 @@ from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import search_schema
 from .extensions import db
 from .validation import (
     DEFAULT_TOKEN_LABEL,
@@ -249,6 +250,10 @@ class Post(Model):
     def is_editable_by(self, user: Any) -> bool:
         """Only a post's author may change or delete it."""
         return bool(getattr(user, "is_authenticated", False)) and user.id == self.user_id
+
+
+# The full-text index over posts lives outside the metadata (app/search_schema.py).
+search_schema.create_with(Post.__table__)
 
 
 def hash_token(token: str) -> str:

@@ -8,6 +8,7 @@ from flask import current_app
 
 from app.migration_lock import migration_lock
 from app.models import UTCDateTime
+from app.search_schema import is_search_object
 
 config = context.config
 # Keep the app's own loggers working while Alembic configures its own.
@@ -29,6 +30,11 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+def include_name(name, type_, parent_names):
+    """Leave the full-text index out of the comparison: the models do not declare it."""
+    return not is_search_object(name, type_)
+
+
 def skip_empty_revisions(context, revision, directives):
     """`flask db migrate` with no model change writes no file."""
     if getattr(config.cmd_opts, "autogenerate", False):
@@ -44,6 +50,7 @@ def run_migrations_offline():
         target_metadata=target_db.metadata,
         literal_binds=True,
         render_item=render_item,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -53,6 +60,7 @@ def run_migrations_online():
     options = dict(current_app.extensions["migrate"].configure_args)
     options.setdefault("process_revision_directives", skip_empty_revisions)
     options.setdefault("render_item", render_item)
+    options.setdefault("include_name", include_name)
     # Every node of a cluster may run `flask db upgrade` at once: the lock lets one
     # in at a time, and Alembic reads the current revision only inside it.
     timeout = current_app.config["MIGRATION_LOCK_TIMEOUT"]

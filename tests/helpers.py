@@ -85,8 +85,11 @@ def drop_every_table(url: str) -> None:
             mysql = connection.dialect.name == "mysql"
             if mysql:
                 connection.execute(sql("SET FOREIGN_KEY_CHECKS = 0"))
-            for table in inspect(connection).get_table_names():
-                connection.execute(sql(f"DROP TABLE {table}"))
+            # Sorted by name, so SQLite's FTS5 table comes before the tables it
+            # keeps its index in (posts_search, posts_search_data...), which
+            # dropping it has already dropped.
+            for table in sorted(inspect(connection).get_table_names()):
+                connection.execute(sql(f"DROP TABLE IF EXISTS {table}"))
             if mysql:
                 connection.execute(sql("SET FOREIGN_KEY_CHECKS = 1"))
     finally:
