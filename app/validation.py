@@ -147,3 +147,40 @@ def password_change_problem(current: str, new: str) -> str | None:
 def confirms_username(typed: str, username: str) -> bool:
     """Does ``typed`` name the account ``username``, ignoring case and surrounding spaces?"""
     return bool(typed.strip()) and normalize_username(typed) == normalize_username(username)
+
+
+# A search: bounded so that one query costs the database a bounded amount of
+# work (every word is one more lookup in the full-text index).
+SEARCH_QUERY_MAX = 200
+SEARCH_WORDS_MAX = 16
+SEARCH_QUERY_EMPTY = "Give one or more words to search for."
+
+
+def search_query_words(value: str) -> list[str]:
+    """The words of a search as a person typed them: runs of visible characters."""
+    return re.findall(f"[^{BLANK_CHARACTERS}]+", value)
+
+
+def search_query_problem(value: str) -> str | None:
+    """Why ``value`` cannot be searched for (blank, too long, too many words), or None.
+
+    A query of punctuation only is no problem: it finds nothing.
+    """
+    if len(value) > SEARCH_QUERY_MAX:
+        return f"Search for at most {SEARCH_QUERY_MAX} characters."
+    words = search_query_words(value)
+    if not words:
+        return SEARCH_QUERY_EMPTY
+    if len(words) > SEARCH_WORDS_MAX:
+        return f"Search for at most {SEARCH_WORDS_MAX} words."
+    return None
+
+
+def search_query_pattern() -> str:
+    """The words part of ``search_query_problem`` as an anchored pattern for the document.
+
+    One to SEARCH_WORDS_MAX runs of visible characters, with blanks around and
+    between them; the length is the document's maxLength.
+    """
+    blank, word = f"[{BLANK_CHARACTERS}]", f"[^{BLANK_CHARACTERS}]"
+    return f"^{blank}*(?:{word}+{blank}+){{0,{SEARCH_WORDS_MAX - 1}}}{word}+{blank}*$"
