@@ -15,7 +15,10 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, make_url, text
 
+from app import create_app
+from app.extensions import db
 from app.migration_lock import lock_name
+from app.search import SearchOrder, search_posts
 from tests.cli_helpers import PROJECT, flask_command, start_flask_command
 from tests.helpers import drop_every_table
 
@@ -63,7 +66,9 @@ def test_upgrade_builds_the_schema_check_finds_no_difference_downgrade_removes_i
     assert _tables(empty_database) <= {"alembic_version"}
 
 
-def test_every_migration_keeps_the_rows_already_there(empty_database: str) -> None:
+def test_every_migration_keeps_the_rows_already_there(
+    empty_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Rows written under the first revision survive every later one, children included.
 
     SQLite changes a column by copying its table and dropping the old one; with
@@ -106,8 +111,70 @@ def test_every_migration_keeps_the_rows_already_there(empty_database: str) -> No
         with engine.connect() as connection:
             # Counted from the posts already there (app/post_counts.py).
             assert connection.execute(text("SELECT post_count FROM users")).scalar() == 1
+        # Indexed for search.
+        assert _titles_found(empty_database, "kept body", monkeypatch) == ["Kept"]
     finally:
         engine.dispose()
+
+
+def _titles_found(url: str, query: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What the app's search finds in the database at ``url``."""
+    monkeypatch.setenv("TEST_DATABASE_URL", url)
+    app = create_app("testing")
+    with app.app_context():
+        try:
+            return [post.title for post in search_posts(query, 1, 20, SearchOrder.NEWEST).items]
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _search_objects(url: str) -> list[tuple[object, ...]]:
+    """The full-text index's objects in the database at ``url``, as the database describes them.
+
+    SQLite: the FTS5 table, the tables it keeps its index in and the triggers
+    (all named posts_search...). MariaDB: every index of posts, column by column.
+    """
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                query = (
+                    "SELECT type, name, tbl_name, sql FROM sqlite_master "
+                    "WHERE name LIKE 'posts_search%' ORDER BY name"
+                )
+            else:
+                query = (
+                    "SELECT index_name, index_type, non_unique, seq_in_index, column_name "
+                    "FROM information_schema.statistics WHERE table_schema = DATABASE() "
+                    "AND table_name = 'posts' ORDER BY index_name, seq_in_index"
+                )
+            return [tuple(row) for row in connection.execute(text(query))]
+    finally:
+        engine.dispose()
+
+
+def test_the_migrations_make_the_full_text_index_the_models_make(empty_database: str) -> None:
+    """The revision that added search wrote the index out; the models make it with the table.
+
+    The tests build their tables with ``create_all``: what they search must be
+    what a migrated site searches. A later revision that rebuilds the posts
+    table (SQLite's batch mode copies it) would drop the triggers: this fails then.
+    """
+    upgrade = flask_command("db", "upgrade", database_url=empty_database)
+    assert upgrade.returncode == 0, upgrade.stderr
+    migrated = _search_objects(empty_database)
+
+    drop_every_table(empty_database)
+    engine = create_engine(empty_database)
+    try:
+        db.metadata.create_all(engine)
+    finally:
+        engine.dispose()
+
+    kinds = {row[0] for row in migrated} | {row[1] for row in migrated}
+    assert {"trigger", "FULLTEXT"} & kinds, migrated
+    assert _search_objects(empty_database) == migrated
 
 
 def test_check_fails_on_a_database_that_was_never_migrated(empty_database: str) -> None:
