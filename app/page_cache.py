@@ -38,8 +38,9 @@ from .extensions import cache
 from .security_headers import LOGGED_IN_SESSION_KEY, is_private
 from .validation import USERNAME_MAX, normalize_username
 
-# Bump when CachedResponse changes shape.
-CACHE_FORMAT = 2
+# Bump when CachedResponse changes shape, or what every page shows around its
+# content (3: the header's search form), so no page kept before a deploy is served after it.
+CACHE_FORMAT = 3
 ViewArgs = Mapping[str, Any]
 
 
@@ -62,6 +63,8 @@ def _profile_scopes(view_args: ViewArgs) -> list[str] | None:
 
 
 _PAGING = frozenset({"page", "per_page"})
+# Searches (site.search, and q on api.list_posts) are never kept: every query
+# would be a key of its own (app/search.py).
 CACHEABLE: dict[str, Cacheable] = {
     "site.index": Cacheable(frozenset({"page"}), lambda _: [cache_scopes.POSTS]),
     # Nothing from the database: only the epoch.

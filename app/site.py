@@ -21,7 +21,9 @@ from . import rendered_lists
 from .extensions import db
 from .forms import PostForm
 from .models import Post, User
-from .validation import normalize_username
+from .search import SearchOrder, search_posts
+from .search_terms import search_terms
+from .validation import SEARCH_QUERY_EMPTY, normalize_username, search_query_problem
 
 bp = Blueprint("site", __name__)
 
@@ -55,6 +57,41 @@ def index() -> str:
 @bp.route("/about")
 def about() -> str:
     return render_template("site/about.html")
+
+
+def search_order() -> SearchOrder:
+    """The ``order`` query argument; 404 for anything but newest or relevance, like a bad page."""
+    try:
+        return SearchOrder(request.args.get("order", SearchOrder.NEWEST))
+    except ValueError:
+        abort(404)
+
+
+@bp.route("/search")
+def search() -> tuple[str, int]:
+    """Posts holding the words of ``q``, newest or best match first (never cached)."""
+    query = request.args.get("q", "")
+    order, page = search_order(), page_number()
+    problem = search_query_problem(query)
+    if problem:
+        # No words yet is the search page itself, not a mistake.
+        shown, status = (None, 200) if problem == SEARCH_QUERY_EMPTY else (problem, 400)
+        form_only = render_template(
+            "site/search.html", query=query, order=order, problem=shown, posts=None
+        )
+        return form_only, status
+    posts = search_posts(query, page, current_app.config["POSTS_PER_PAGE"], order)
+    if posts.out_of_range:
+        abort(404)
+    page_of_posts = render_template(
+        "site/search.html",
+        query=query,
+        order=order,
+        problem=None,
+        posts=posts,
+        ignored=search_terms(query).ignored,
+    )
+    return page_of_posts, 200
 
 
 @bp.route("/users/<username>")

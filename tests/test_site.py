@@ -642,6 +642,9 @@ def _pages_to_check(app: Flask, user: User) -> tuple[SiteSession, list[str]]:
         "/posts/new",
         f"/posts/{post_id}/edit",
         "/no/such/page",
+        "/search",
+        "/search?q=post",
+        f"/search?q={'x' * 201}",
     ]
 
 
