@@ -9,12 +9,19 @@ from flask import url_for
 from .. import listings
 from ..extensions import db
 from ..models import Post
+from ..search import search_posts
 from . import bp
 from .auth import current_api_user
 from .errors import ApiError
 from .operations import created, operation
 from .pagination import page_body
-from .schemas import PageArgsSchema, PostCreateSchema, PostPageSchema, PostSchema, PostUpdateSchema
+from .schemas import (
+    PostCreateSchema,
+    PostListArgsSchema,
+    PostPageSchema,
+    PostSchema,
+    PostUpdateSchema,
+)
 
 
 def _get_post_or_404(post_id: int) -> Post:
@@ -32,11 +39,15 @@ def _get_own_post(post_id: int) -> Post:
 
 
 @bp.get("/posts")
-@operation(query=PageArgsSchema, replies={200: PostPageSchema})
-def list_posts(query: dict[str, int]) -> dict[str, Any]:
-    """List posts, newest first."""
-    page = listings.latest_posts(query["page"], query["per_page"])
-    return page_body(page, "api.list_posts")
+@operation(query=PostListArgsSchema, replies={200: PostPageSchema})
+def list_posts(query: dict[str, Any]) -> dict[str, Any]:
+    """List posts, newest first, or search them with q."""
+    if "q" not in query:
+        page = listings.latest_posts(query["page"], query["per_page"])
+        return page_body(page, "api.list_posts")
+    # A search is never cached (app/search.py); its links keep the query and the order.
+    found = search_posts(query["q"], query["page"], query["per_page"], query["order"])
+    return page_body(found, "api.list_posts", q=query["q"], order=query["order"].value)
 
 
 @bp.get("/posts/<id:post_id>")

@@ -16,12 +16,16 @@ from marshmallow import (
 )
 
 from ..account_changes import Notice
+from ..search import SearchOrder
+from ..search_terms import MIN_WORD_LENGTH
 from ..validation import (
     BODY_MAX,
     DEFAULT_TOKEN_LABEL,
     EMAIL_MAX,
     PASSWORD_MAX,
     PASSWORD_MIN,
+    SEARCH_QUERY_MAX,
+    SEARCH_WORDS_MAX,
     TITLE_MAX,
     TOKEN_LABEL_MAX,
     USERNAME_MAX,
@@ -31,6 +35,8 @@ from ..validation import (
     email_pattern,
     is_valid_username,
     normalize_email,
+    search_query_pattern,
+    search_query_problem,
     text_pattern,
     text_problem,
     token_label_problem,
@@ -168,6 +174,41 @@ class PageArgsSchema(Schema):
         load_default=20,
         validate=validate.Range(min=1, max=100),
         metadata={"description": "Items per page."},
+    )
+
+
+def _follows_search_rule(value: str) -> None:
+    problem = search_query_problem(value)
+    if problem:
+        raise ValidationError(problem)
+
+
+class PostListArgsSchema(PageArgsSchema):
+    """A page of posts: all of them, or a search."""
+
+    q = fields.String(
+        validate=_follows_search_rule,
+        metadata={
+            # The rule _follows_search_rule applies, stated for the document.
+            "minLength": 1,
+            "maxLength": SEARCH_QUERY_MAX,
+            "pattern": search_query_pattern(),
+            "description": "Search: only the posts whose title or body holds every word, "
+            f"1 to {SEARCH_WORDS_MAX} words, at most {SEARCH_QUERY_MAX} characters. Words are "
+            "letters, digits and underscores; anything else (%, quotes, operators) only "
+            f"separates them. Words shorter than {MIN_WORD_LENGTH} characters and very common "
+            'ones ("the", "with") are not searched.',
+            "example": "apache daemon",
+        },
+    )
+    order = fields.Enum(
+        SearchOrder,
+        by_value=True,
+        load_default=SearchOrder.NEWEST,
+        metadata={
+            "description": "With q: newest first, or the best match first (newest first among "
+            "equals). Without q the list is always newest first."
+        },
     )
 
 

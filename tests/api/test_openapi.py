@@ -20,7 +20,15 @@ from app.api import operations
 from app.api.openapi import build_document
 from app.extensions import db
 from app.models import MAX_ID, User
-from app.validation import email_error, email_pattern, text_pattern, text_problem
+from app.validation import (
+    SEARCH_QUERY_MAX,
+    email_error,
+    email_pattern,
+    search_query_pattern,
+    search_query_problem,
+    text_pattern,
+    text_problem,
+)
 from tests.api.helpers import create_post, get_token, new_user_body
 from tests.helpers import PASSWORD, basic_auth, bearer, make_user, skip_or_fail
 from tests.smtp_server import free_port
@@ -224,6 +232,33 @@ def test_the_text_pattern_accepts_exactly_what_the_api_accepts(value: str, multi
     # in Python without "$" matching before a final newline.
     documented = re.fullmatch(text_pattern(multiline)[1:-1], value) is not None
     assert documented == (text_problem(value, multiline) is None)
+
+
+# Queries near each limit: blank or not, how many words, how many characters.
+SEARCH_QUERIES = (
+    st.text(alphabet=EDGE_CHARACTERS | st.sampled_from('ab%_"') | st.characters(), max_size=40)
+    | st.lists(st.sampled_from(["w", " ", "\u3000", "\t", "\u200b"]), max_size=60).map("".join)
+    | st.integers(min_value=195, max_value=205).map(lambda size: "x" * size)
+)
+
+
+@given(value=SEARCH_QUERIES)
+@settings(max_examples=400, deadline=None)
+def test_the_search_query_rule_is_what_the_document_states(value: str) -> None:
+    documented = (
+        1 <= len(value) <= SEARCH_QUERY_MAX
+        and re.fullmatch(search_query_pattern()[1:-1], value) is not None
+    )
+    assert documented == (search_query_problem(value) is None)
+
+
+def test_the_documented_search_query_names_its_limits(document: dict[str, Any]) -> None:
+    parameters = {p["name"]: p for p in document["paths"]["/api/posts"]["get"]["parameters"]}
+    q, order = parameters["q"]["schema"], parameters["order"]["schema"]
+
+    assert (q["minLength"], q["maxLength"], q["pattern"]) == (1, 200, search_query_pattern())
+    assert "16 words" in parameters["q"]["description"]
+    assert (order["enum"], order["default"]) == (["newest", "relevance"], "newest")
 
 
 @given(
