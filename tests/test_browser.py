@@ -318,6 +318,38 @@ def test_change_the_email_address_through_the_mailed_link(live_server: str, tmp_
         expect(page.get_by_role("heading", name="This link no longer works")).to_be_visible()
 
 
+def test_find_a_post_through_the_search_box_and_open_it(page) -> None:
+    """A visitor types words into the header's box and opens the post they find."""
+    from playwright.sync_api import expect
+
+    register(page, "searcher", "a long enough passphrase")
+    for title, body in (("Lantern repair", "Oil, wick and glass."), ("Candles", "Wax, a wick.")):
+        page.goto("/posts/new")
+        page.get_by_label("Title").fill(title)
+        page.get_by_label("Text").fill(body)
+        page.get_by_role("button", name="Publish").click()
+        expect(page.get_by_role("heading", name=title)).to_be_visible()
+
+    page.goto("/about")
+    page.get_by_label("Search posts").fill("Wick glass")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("heading", name="Posts matching “Wick glass”")).to_be_visible()
+    expect(page.get_by_label("Words to find")).to_have_value("Wick glass")
+    results = page.locator(".post-summary-title")
+    expect(results).to_have_text(["Lantern repair"])
+
+    # The page's own form, sent with Enter: other words, best match first.
+    page.get_by_label("Order").select_option("relevance")
+    page.get_by_label("Words to find").fill("wick")
+    page.get_by_label("Words to find").press("Enter")
+    expect(page.get_by_role("heading", name="Posts matching “wick”")).to_be_visible()
+    expect(results).to_have_count(2)
+    assert "order=relevance" in page.url
+
+    page.get_by_role("link", name="Lantern repair").click()
+    expect(page.get_by_role("heading", name="Lantern repair")).to_be_visible()
+
+
 def test_the_site_is_usable_on_a_phone_sized_screen(page) -> None:
     page.set_viewport_size({"width": 360, "height": 740})
     page.goto("/")
@@ -346,7 +378,7 @@ def visit_every_page(page, mount: str, username: str = "every_page") -> list[str
         assert page.evaluate("getComputedStyle(document.body).fontFamily") != "Times New Roman"
         visited.append(path)
 
-    for path in ("/", "/about", "/auth/login"):
+    for path in ("/", "/about", "/search", "/auth/login"):
         visit(path)
     # Offered only where the site sends mail (not under the Apache tests' configuration).
     if page.get_by_role("link", name="Forgot password?").count():
@@ -365,6 +397,8 @@ def visit_every_page(page, mount: str, username: str = "every_page") -> list[str
     post_path = urlsplit(page.url).path.removeprefix(mount)
     for path in (post_path, f"{post_path}/edit", f"/users/{username}", "/account", "/", "/about"):
         visit(path)
+    visit("/search?q=every+page")
+    expect(page.get_by_role("link", name="Every page")).to_be_visible()
     visit(MISSING_PAGE, 404)
     return visited
 
@@ -372,7 +406,7 @@ def visit_every_page(page, mount: str, username: str = "every_page") -> list[str
 def test_no_page_breaks_the_content_security_policy(live_server: str) -> None:
     with browser_page(live_server, not_found=(MISSING_PAGE,)) as page:
         visited = visit_every_page(page, mount="")
-    assert len(visited) == 14
+    assert len(visited) == 16
 
 
 def test_a_policy_violation_would_be_caught(live_server: str) -> None:
