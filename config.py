@@ -378,6 +378,10 @@ class BaseConfig:
         self.MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024)
 
         self.POSTS_PER_PAGE = _env_int("POSTS_PER_PAGE", 10, minimum=1, maximum=100)
+        # MariaDB stops a search's statement after this many seconds, and the
+        # visitor is told (503). Below DATABASE_READ_TIMEOUT, so that a slow search
+        # fails alone instead of looking like a server that stopped answering.
+        self.SEARCH_TIME_LIMIT = _env_seconds("SEARCH_TIME_LIMIT", 2.0, 0.001, 600)
         # Werkzeug's default (scrypt); tests use a cheaper cost.
         self.PASSWORD_HASH_METHOD = "scrypt"
         self.API_TOKEN_LIFETIME = timedelta(
@@ -551,6 +555,14 @@ class BaseConfig:
                 "CACHE_KEY_PREFIX is empty while the cache is in Redis; set one, e.g. flaskapp:"
             )
         self.validate_mail(settings)
+        connect_args = dict(settings.get("SQLALCHEMY_ENGINE_OPTIONS") or {}).get("connect_args")
+        read_timeout = dict(connect_args or {}).get("read_timeout")
+        if read_timeout and settings.get("SEARCH_TIME_LIMIT", 0) >= read_timeout:
+            raise ConfigError(
+                f"SEARCH_TIME_LIMIT={settings.get('SEARCH_TIME_LIMIT')} must be below "
+                f"DATABASE_READ_TIMEOUT={read_timeout}: a search that reached the read "
+                "timeout would stop the process asking the database for a while"
+            )
 
     def validate_mail(self, settings: Mapping[str, Any]) -> None:
         """Refuse mail settings that contradict each other or cannot be used."""

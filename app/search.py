@@ -17,16 +17,41 @@ first one does, and a word in nearly every post is the slowest search
 Results are not cached, unlike the lists of posts (app/listings.py): there is
 no end to the different queries, so anyone could fill the cache with them.
 
+On MariaDB each statement runs under ``SEARCH_TIME_LIMIT`` (``SET STATEMENT
+max_statement_time``). A search the server stopped is a 503 saying so
+(``SearchTookTooLong``), for that request alone; waiting out the read timeout
+instead would look like a server that stopped answering
+(app/database_faults.py), and turn the process away from the database.
+
 MariaDB's index sees a transaction's own writes only once it commits.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, column, func, literal_column, select, table
+import pymysql
+from flask import current_app
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    column,
+    event,
+    func,
+    literal_column,
+    select,
+    table,
+)
 from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Engine, ExecutionContext
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import joinedload
+from werkzeug.exceptions import ServiceUnavailable
 
 from .extensions import db
 from .listings import PostView, post_view
@@ -35,6 +60,24 @@ from .page import Page
 from .search_schema import FTS_TABLE, MARIADB_DIALECTS
 from .search_terms import search_terms
 from .validation import search_query_problem
+
+logger = logging.getLogger(__name__)
+# How MariaDB says it stopped a statement at max_statement_time: 1969, or,
+# when InnoDB's full-text search was the part interrupted, the storage engine's
+# "aborted by user" (188, which the client knows no name for).
+STOPPED_STATEMENT_ERRORS = frozenset({1969, 188})
+# The execution option that carries a statement's limit, in seconds.
+TIME_LIMIT_OPTION = "search_time_limit"
+# Asking again at once would cost the database as much again.
+RETRY_AFTER_STOPPED_SEARCH = 30
+STOPPED_SEARCH_MESSAGE = (
+    "This search took too long and was stopped. Words found in fewer posts are quicker "
+    "to search for."
+)
+
+
+class SearchTookTooLong(ServiceUnavailable):
+    """MariaDB stopped a search at ``SEARCH_TIME_LIMIT``: a 503 for this request alone."""
 
 
 class SearchOrder(StrEnum):
@@ -73,19 +116,58 @@ def search_posts(query: str, page: int, per_page: int, order: SearchOrder) -> Pa
         .subquery()
     )
     outer_order = [hits.c.score.desc()] if best_first else []
-    # Only the page's rows are read whole, with their authors in the same query.
-    rows = db.session.execute(
-        select(Post, hits.c.total)
-        .options(joinedload(Post.author))
-        .join(hits, Post.id == hits.c.id)
-        .order_by(*outer_order, *newest_first)
-    ).all()
-    total = rows[0].total if rows else 0
-    if not rows and page > 1:
-        # Past the last match: the total comes from a count of its own.
-        total = db.session.scalar(matcher.count()) or 0
+    limit = {TIME_LIMIT_OPTION: current_app.config["SEARCH_TIME_LIMIT"]}
+    with _stopped_searches_answered():
+        # Only the page's rows are read whole, with their authors in the same query.
+        rows = db.session.execute(
+            select(Post, hits.c.total)
+            .options(joinedload(Post.author))
+            .join(hits, Post.id == hits.c.id)
+            .order_by(*outer_order, *newest_first),
+            execution_options=limit,
+        ).all()
+        total = rows[0].total if rows else 0
+        if not rows and page > 1:
+            # Past the last match: the total comes from a count of its own.
+            total = db.session.scalar(matcher.count(), execution_options=limit) or 0
     items = [post_view(post) for post, _ in rows]
     return Page(items=items, page=page, per_page=per_page, total=total)
+
+
+@contextmanager
+def _stopped_searches_answered() -> Iterator[None]:
+    """Turn MariaDB's "stopped at max_statement_time" into ``SearchTookTooLong``."""
+    try:
+        yield
+    except DBAPIError as error:
+        driver_error = error.orig
+        if not (
+            isinstance(driver_error, pymysql.err.MySQLError)
+            and driver_error.args[:1]
+            and driver_error.args[0] in STOPPED_STATEMENT_ERRORS
+        ):
+            raise
+        seconds = current_app.config["SEARCH_TIME_LIMIT"]
+        logger.warning("a search was stopped after SEARCH_TIME_LIMIT (%s s)", seconds)
+        raise SearchTookTooLong(
+            STOPPED_SEARCH_MESSAGE, retry_after=RETRY_AFTER_STOPPED_SEARCH
+        ) from None
+
+
+@event.listens_for(Engine, "before_cursor_execute", retval=True)
+def _limit_statement_time(
+    connection: Any,
+    cursor: Any,
+    statement: str,
+    parameters: Any,
+    context: ExecutionContext | None,
+    executemany: bool,
+) -> tuple[str, Any]:
+    """Run a statement given ``TIME_LIMIT_OPTION`` under MariaDB's max_statement_time."""
+    seconds = context.execution_options.get(TIME_LIMIT_OPTION) if context is not None else None
+    if seconds is None or connection.dialect.name not in MARIADB_DIALECTS:
+        return statement, parameters
+    return f"SET STATEMENT max_statement_time={float(seconds):.6f} FOR {statement}", parameters
 
 
 class _SQLiteMatch:

@@ -405,6 +405,19 @@ def test_database_waits_are_bounded_and_configurable(monkeypatch: pytest.MonkeyP
         engine_options(url)
 
 
+def test_a_search_time_limit_must_stay_below_the_read_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("FLASK_RUN_FROM_CLI", raising=False)
+    monkeypatch.setenv("TEST_DATABASE_URL", "mysql+pymysql://app@127.0.0.1/app")
+    assert create_app("testing").config["SEARCH_TIME_LIMIT"] == 2
+    monkeypatch.setenv("SEARCH_TIME_LIMIT", "3")
+    with pytest.raises(ConfigError, match="SEARCH_TIME_LIMIT=3.0 must be below DATABASE_READ_T"):
+        create_app("testing")
+    monkeypatch.setenv("DATABASE_READ_TIMEOUT", "10")
+    assert create_app("testing").config["SEARCH_TIME_LIMIT"] == 3
+
+
 def test_the_database_retry_interval_is_read_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -10,7 +10,8 @@ from sqlalchemy import text as sql
 
 from app.extensions import db
 from app.models import Post, User
-from app.search import SearchOrder, search_posts
+from app.search import SearchOrder, SearchTookTooLong, search_posts
+from app.search_schema import MARIADB_DIALECTS
 from app.search_terms import SearchTerms, search_terms
 from tests.helpers import fresh, make_user
 
@@ -300,3 +301,31 @@ def test_results_carry_the_author_as_the_lists_do(app: Flask, user: User) -> Non
 def test_a_query_the_rules_refuse_is_a_value_error(app: Flask, query: str) -> None:
     with pytest.raises(ValueError, match="Give one or more words|at most"):
         search_posts(query, 1, 20, NEWEST)
+
+
+# --- A search over the time limit --------------------------------------------------------
+
+
+def stop_every_search(app: Flask) -> None:
+    """A limit no statement meets; MariaDB's max_statement_time (SQLite has none)."""
+    if db.engine.dialect.name not in MARIADB_DIALECTS:
+        pytest.skip("SQLite has no statement time limit: searches there are not bounded")
+    app.config["SEARCH_TIME_LIMIT"] = 0.000001
+
+
+def test_mariadb_stops_a_search_over_the_time_limit_and_the_next_search_runs(
+    app: Flask, user: User
+) -> None:
+    add_post(user, "Lantern", minute=1)
+    limit = app.config["SEARCH_TIME_LIMIT"]
+    stop_every_search(app)
+    fresh()
+
+    with pytest.raises(SearchTookTooLong) as stopped:
+        search_posts("lantern", 1, 20, NEWEST)
+
+    assert stopped.value.code == 503
+    assert dict(stopped.value.get_headers())["Retry-After"] == "30"
+    # Stopped by the server, on a connection that still works: nothing else is refused.
+    app.config["SEARCH_TIME_LIMIT"] = limit
+    assert found("lantern") == ["Lantern"]

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from app.extensions import db
 from app.models import Post, User
 from tests.helpers import fresh, make_user, text
+from tests.test_search import stop_every_search
 
 pytestmark = pytest.mark.db
 
@@ -261,3 +262,17 @@ def test_search_links_and_forms_carry_the_sub_url_prefix(
     assert SEARCH_FORM.findall(home) == [("site-search", "/app/search")]
     assert SEARCH_FORM.findall(results) == [("search-form", "/app/search")]
     assert pagination_links(results) == {"next": "/app/search?page=2&q=lantern"}
+
+
+def test_a_search_stopped_at_the_time_limit_is_a_503_page_saying_so(
+    app: Flask, client: FlaskClient, user: User
+) -> None:
+    add_post(user, "A lantern")
+    stop_every_search(app)
+
+    response = client.get("/search?q=lantern")
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
+    assert "This search took too long and was stopped." in text(response)
+    assert text(client.get("/")).count("A lantern") == 1

@@ -5,10 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.api.helpers import PAGE_KEYS, POST_KEYS, create_post, field_errors, link_parts
+from tests.api.helpers import (
+    PAGE_KEYS,
+    POST_KEYS,
+    assert_json_error,
+    create_post,
+    field_errors,
+    link_parts,
+)
 from tests.helpers import fresh
+from tests.test_search import stop_every_search
 
 pytestmark = pytest.mark.db
 
@@ -130,3 +139,17 @@ def test_a_search_is_never_served_from_the_page_cache(client: FlaskClient, token
     assert first.status_code == again.status_code == 200
     assert "ETag" not in first.headers
     assert "ETag" not in again.headers
+
+
+def test_a_search_stopped_at_the_time_limit_is_a_503_in_the_error_shape(
+    app: Flask, client: FlaskClient, token: str
+) -> None:
+    create_post(client, token, "Lantern")
+    stop_every_search(app)
+
+    response = client.get("/api/posts?q=lantern")
+
+    body = assert_json_error(response, 503)
+    assert body["message"].startswith("This search took too long and was stopped.")
+    assert response.headers["Retry-After"] == "30"
+    assert client.get("/api/posts").status_code == 200
