@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # Parallel pytest processes (pytest-xdist) for the tests that can share a machine.
 TEST_WORKERS ?= auto
 
-.PHONY: help run test test-fast test-deps serve-apache bench lint pins clean
+.PHONY: help run test test-fast test-deps serve-apache bench bench-search lint pins clean
 
 help:
 	@echo "make run        serve the app on http://$(HOST):$(PORT) (SQLite in instance/)"
@@ -22,6 +22,7 @@ help:
 	@echo "make test-deps  install system packages and start services the full suite uses (root)"
 	@echo "make serve-apache  the app under a private Apache + mod_wsgi over HTTPS (root)"
 	@echo "make bench      each route's cost under Apache, gunicorn and a minimal app (root, wrk)"
+	@echo "make bench-search  a search through the full-text index against a LIKE scan, in process"
 	@echo "make lint       ruff and mypy"
 	@echo "make pins       re-pin requirements.txt and requirements-dev.txt"
 
@@ -82,6 +83,13 @@ bench: $(VENV)/.installed-dev
 	@[ "$$(id -u)" = 0 ] || { echo "make bench starts private Apache instances: run it as root (sudo make bench)"; exit 1; }
 	@command -v wrk >/dev/null 2>&1 || { echo "make bench needs wrk: install it with: sudo apt-get install wrk"; exit 1; }
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+# Not a test either: seeds 100,000 posts on MariaDB and on SQLite (a few
+# minutes), times searches in process against LIKE (README, "Search").
+# Options: BENCH_SEARCH_ARGS="--posts 100000 --rounds 7 --databases mariadb".
+BENCH_SEARCH_ARGS ?=
+bench-search: $(VENV)/.installed-dev
+	$(BIN)/python scripts/bench_search.py $(BENCH_SEARCH_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

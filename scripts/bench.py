@@ -95,6 +95,9 @@ def all_routes(post_id: int, username: str) -> list[Route]:
         Route("posts-api", "GET /api/posts?per_page=20", "/api/posts?per_page=20"),
         Route("post", "GET /posts/<id>", f"/posts/{post_id}"),
         Route("user", "GET /users/<name>", f"/users/{username}"),
+        # Never cached: every request asks the full-text index (a word in a few
+        # percent of the posts; scripts/bench_search.py compares words).
+        Route("search", "GET /search?q=<word>", f"/search?q={bench_data.VOCABULARY[-1]}"),
         Route("home-logged-in", "GET / logged in", "/", logged_in=True),
         Route("static", "GET /static/css/style.css", "/static/css/style.css"),
     ]
