@@ -32,10 +32,12 @@ SQLITE_CREATE = (
     # Index the posts already there.
     "INSERT INTO posts_search (posts_search) VALUES ('rebuild')",
 )
+# IF EXISTS: a later revision's downgrade that copied the posts table (SQLite's
+# batch mode) has dropped the triggers with the old table already.
 SQLITE_DROP = (
-    "DROP TRIGGER posts_search_update",
-    "DROP TRIGGER posts_search_delete",
-    "DROP TRIGGER posts_search_insert",
+    "DROP TRIGGER IF EXISTS posts_search_update",
+    "DROP TRIGGER IF EXISTS posts_search_delete",
+    "DROP TRIGGER IF EXISTS posts_search_insert",
     "DROP TABLE posts_search",
 )
 FULLTEXT_INDEX = 'ix_posts_title_body_fulltext'
