@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
+from sqlalchemy import create_engine
 from sqlalchemy import text as sql
 
 from app.extensions import db
@@ -306,26 +309,43 @@ def test_a_query_the_rules_refuse_is_a_value_error(app: Flask, query: str) -> No
 # --- A search over the time limit --------------------------------------------------------
 
 
-def stop_every_search(app: Flask) -> None:
-    """A limit no statement meets; MariaDB's max_statement_time (SQLite has none)."""
+@contextmanager
+def searches_held_up(app: Flask) -> Iterator[None]:
+    """Another connection holds the posts table, so a search waits, until its time limit.
+
+    MariaDB only (LOCK TABLES, max_statement_time): SQLite searches have no
+    limit. The limit is 0.2 s meanwhile.
+    """
     if db.engine.dialect.name not in MARIADB_DIALECTS:
         pytest.skip("SQLite has no statement time limit: searches there are not bounded")
-    app.config["SEARCH_TIME_LIMIT"] = 0.000001
+    # The test's own transaction must not be using the table.
+    fresh()
+    limit = app.config["SEARCH_TIME_LIMIT"]
+    app.config["SEARCH_TIME_LIMIT"] = 0.2
+    other = create_engine(db.engine.url)
+    try:
+        with other.connect() as connection:
+            # A table left in use fails the test in 5 s rather than hanging it.
+            connection.exec_driver_sql("SET SESSION lock_wait_timeout = 5")
+            connection.exec_driver_sql("LOCK TABLES posts WRITE")
+            try:
+                yield
+            finally:
+                connection.exec_driver_sql("UNLOCK TABLES")
+    finally:
+        other.dispose()
+        app.config["SEARCH_TIME_LIMIT"] = limit
 
 
 def test_mariadb_stops_a_search_over_the_time_limit_and_the_next_search_runs(
     app: Flask, user: User
 ) -> None:
     add_post(user, "Lantern", minute=1)
-    limit = app.config["SEARCH_TIME_LIMIT"]
-    stop_every_search(app)
-    fresh()
 
-    with pytest.raises(SearchTookTooLong) as stopped:
+    with searches_held_up(app), pytest.raises(SearchTookTooLong) as stopped:
         search_posts("lantern", 1, 20, NEWEST)
 
     assert stopped.value.code == 503
     assert dict(stopped.value.get_headers())["Retry-After"] == "30"
     # Stopped by the server, on a connection that still works: nothing else is refused.
-    app.config["SEARCH_TIME_LIMIT"] = limit
     assert found("lantern") == ["Lantern"]

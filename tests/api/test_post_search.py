@@ -17,7 +17,7 @@ from tests.api.helpers import (
     link_parts,
 )
 from tests.helpers import fresh
-from tests.test_search import stop_every_search
+from tests.test_search import searches_held_up
 
 pytestmark = pytest.mark.db
 
@@ -145,9 +145,9 @@ def test_a_search_stopped_at_the_time_limit_is_a_503_in_the_error_shape(
     app: Flask, client: FlaskClient, token: str
 ) -> None:
     create_post(client, token, "Lantern")
-    stop_every_search(app)
 
-    response = client.get("/api/posts?q=lantern")
+    with searches_held_up(app):
+        response = client.get("/api/posts?q=lantern")
 
     body = assert_json_error(response, 503)
     assert body["message"].startswith("This search took too long and was stopped.")
