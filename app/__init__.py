@@ -49,6 +49,7 @@ def create_app(config_name: str | None = None) -> Flask:
         session_cookie,
         site,
         static_urls,
+        stored_renderings,
     )
 
     app = SiteFlask(
@@ -78,4 +79,5 @@ def create_app(config_name: str | None = None) -> Flask:
     cli.init_app(app)
     post_counts.init_app(app)
     scope_changes.init_app(app)
+    stored_renderings.init_app(app)
     return app

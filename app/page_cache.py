@@ -38,8 +38,9 @@ from .extensions import cache
 from .security_headers import LOGGED_IN_SESSION_KEY, is_private
 from .validation import USERNAME_MAX, normalize_username
 
-# Bump when CachedResponse changes shape.
-CACHE_FORMAT = 2
+# Bump when CachedResponse changes shape, or when a deploy changes what kept
+# pages show without a write to their scopes (posts shown as Markdown: 3).
+CACHE_FORMAT = 3
 ViewArgs = Mapping[str, Any]
 
 
