@@ -103,7 +103,12 @@ def render(markdown: str) -> RenderedPost:
     env: EnvType = {}
     tokens = _PARSER.parse(markdown, env)
     html = _PARSER.renderer.render(tokens, _PARSER.options, env)
-    return RenderedPost(html=_SANITISER.clean(html), excerpt=_excerpt(tokens))
+    return RenderedPost(html=sanitise(html), excerpt=_excerpt(tokens))
+
+
+def sanitise(html: str) -> str:
+    """``html`` with only the allowed tags, attributes and URL schemes, and rel on every link."""
+    return _SANITISER.clean(html)
 
 
 def is_allowed_url(url: str) -> bool:
