@@ -214,8 +214,7 @@ def _unwanted(link_open: Token, following: list[Token]) -> bool:
 
 def _excerpt(tokens: Sequence[Token]) -> str:
     """The words of the post, without markup, cut at a word to at most EXCERPT_MAX characters."""
-    words = "".join(_text_of(tokens)).split()
-    text = " ".join(words)
+    text = " ".join(" ".join(_block_texts(tokens)).split())
     if len(text) <= EXCERPT_MAX:
         return text
     cut = text[: EXCERPT_MAX - len(ELLIPSIS) + 1]
@@ -226,17 +225,33 @@ def _excerpt(tokens: Sequence[Token]) -> str:
     return cut.rstrip(" ,;:") + ELLIPSIS
 
 
-def _text_of(tokens: Sequence[Token]) -> Iterator[str]:
+def _block_texts(tokens: Sequence[Token]) -> Iterator[str]:
+    """The text of each paragraph, heading, list item, table cell and code block, in order."""
+    in_heading = False
     for token in tokens:
-        if token.type in ("text", "code_inline", "code_block", "fence"):
+        if token.type == "heading_open":
+            in_heading = True
+        elif token.type == "heading_close":
+            in_heading = False
+        elif token.type in ("fence", "code_block"):
+            yield token.content
+        elif token.type == "inline":
+            text = "".join(_inline_text(token.children or [])).strip()
+            # Run into the next sentence, a heading would read as part of it.
+            if in_heading and text and text[-1] not in ".!?:;":
+                text += "."
+            yield text
+
+
+def _inline_text(tokens: Sequence[Token]) -> Iterator[str]:
+    for token in tokens:
+        if token.type in ("text", "code_inline"):
             yield token.content
         elif token.type in ("softbreak", "hardbreak"):
             yield " "
-        if token.children:
-            yield from _text_of(token.children)
-        if token.block and token.nesting == -1:
-            # Paragraphs, list items and cells are apart on the page: apart here too.
-            yield " "
+        elif token.children:
+            # An image's alt text.
+            yield from _inline_text(token.children)
 
 
 def _parser() -> MarkdownIt:

@@ -26,7 +26,7 @@ MARKDOWN = (
     "| left | right |\n|:--|--:|\n| a | b |\n"
 )
 EXCERPT = (
-    "A heading Some strong words and https://example.org/page. <script>alert(1)</script> "
+    "A heading. Some strong words and https://example.org/page. <script>alert(1)</script> "
     "left right a b"
 )
 LONG_AGO = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)

@@ -338,7 +338,7 @@ def test_the_excerpt_is_plain_text_of_every_block() -> None:
         "- item\n\n![diagram](https://example.org/d.png)\n\n```\ncode()\n```"
     )
 
-    assert render(markdown).excerpt == ("Title Some emphasis and a link. item diagram code()")
+    assert render(markdown).excerpt == ("Title. Some emphasis and a link. item diagram code()")
     assert render("<b>not bold</b>").excerpt == "<b>not bold</b>"
 
 
