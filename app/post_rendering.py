@@ -273,3 +273,7 @@ _SANITISER = nh3.Cleaner(
     link_rel=LINK_REL,
     strip_comments=True,
 )
+# linkify-it compiles its patterns on first use (40 ms): done on import, which
+# mod_wsgi does when a daemon process starts (wsgi_app.wsgi), rather than on
+# the first post or preview a visitor sends to the process.
+render("http://example.org www.example.org ada@example.org")
