@@ -150,7 +150,7 @@ def test_posts_from_before_rendering_get_it_from_flask_posts_render(empty_databa
         assert "1 posts rendered." in rendered.stdout
         with engine.connect() as connection:
             html, excerpt, updated_at = connection.execute(query).one()
-        assert (html, excerpt) == ("<h2>Old <em>post</em></h2>\n", "Old post")
+        assert (html, excerpt) == ("<h2>Old <em>post</em></h2>\n", "Old post.")
         assert str(updated_at).startswith("2026-01-02 00:00:00")
     finally:
         engine.dispose()
