@@ -13,6 +13,7 @@ from flask_login import UserMixin
 from sqlalchemy import DateTime, ForeignKey, Index, String, Text, delete, or_, select, update
 from sqlalchemy.dialects.mysql import MEDIUMTEXT
 from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import (
     Mapped,
     contains_eager,
@@ -47,6 +48,9 @@ else:
 # MariaDB's TEXT holds (64 KiB) for a long body. MEDIUMTEXT holds 16 MiB.
 LONG_TEXT = Text().with_variant(MEDIUMTEXT(), "mysql")
 
+# How long after publishing a post's change time may be without it being an edit (Post.edited_at).
+EDIT_GRACE = timedelta(seconds=1)
+
 # The largest id a row can have (INT on MariaDB). Larger ids in URLs are answered
 # with 404 up front: SQLite raises OverflowError past 64 bits instead of finding nothing.
 MAX_ID = 2**31 - 1
@@ -59,6 +63,11 @@ def utcnow() -> datetime:
     back exactly as it was written, on every database.
     """
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def _created_at_of_row(context: DefaultExecutionContext) -> Any:
+    """The row's own ``created_at``: a new row was last changed when it was created."""
+    return context.get_current_parameters()["created_at"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -256,7 +265,11 @@ class Post(Model):
     )
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # The same instant as created_at when the post is written, not a second
+    # reading of the clock, which may fall in the next second.
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=_created_at_of_row, onupdate=utcnow
+    )
 
     author: Mapped[User] = relationship(back_populates="posts")
 
@@ -285,6 +298,17 @@ class Post(Model):
     def excerpt(self) -> str:
         """The start of the body as plain text, for lists."""
         return self.rendered().excerpt
+
+    @property
+    def edited_at(self) -> datetime | None:
+        """When the post was last changed after it was published; None if it never was.
+
+        More than EDIT_GRACE after publishing: posts written before updated_at
+        took created_at's value read the clock twice, a second apart at times.
+        """
+        if self.updated_at - self.created_at > EDIT_GRACE:
+            return self.updated_at
+        return None
 
     @classmethod
     def with_author(cls, post_id: int) -> Post | None:

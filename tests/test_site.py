@@ -441,6 +441,69 @@ def test_editing_a_post_saves_the_changes_and_redirects_to_it(app: Flask, user: 
     assert "Old title" not in page
 
 
+EDITED = re.compile(r'· edited <time datetime="([^"]+)">([^<]+)</time>')
+
+
+def test_a_new_post_is_not_shown_as_edited(app: Flask, user: User) -> None:
+    alice = logged_in(app)
+
+    created = alice.post_form("/posts/new", {"title": "Fresh", "body": "Just now."})
+
+    post = load_post(int(created.headers["Location"].rsplit("/", 1)[1]))
+    assert post is not None
+    assert post.updated_at == post.created_at
+    assert post.edited_at is None
+    assert EDITED.search(text(app.test_client().get(f"/posts/{post.id}"))) is None
+
+
+def test_a_new_post_was_last_changed_at_the_instant_it_was_created(user: User) -> None:
+    # Its own created_at, not a second reading of the clock (which may fall in the next second).
+    post = Post(title="T", body="B", author=user, created_at=BASE_TIME)
+    db.session.add(post)
+    db.session.commit()
+
+    kept = load_post(post.id)
+    assert kept is not None
+    assert kept.updated_at == BASE_TIME
+
+
+def test_an_edited_post_shows_when_it_was_changed(app: Flask, user: User) -> None:
+    post_id = add_post(user, "Old title", "Old body")
+    alice = logged_in(app)
+
+    alice.post_form(f"/posts/{post_id}/edit", {"title": "New title", "body": "Old body"})
+
+    post = load_post(post_id)
+    assert post is not None
+    assert post.created_at == BASE_TIME
+    assert post.edited_at == post.updated_at
+    assert post.updated_at > BASE_TIME
+    found = EDITED.search(text(app.test_client().get(f"/posts/{post_id}")))
+    assert found is not None
+    assert datetime.fromisoformat(found.group(1)) == post.updated_at
+    assert found.group(2) == post.updated_at.strftime("%d %b %Y %H:%M UTC")
+
+
+@pytest.mark.parametrize(("seconds", "edited"), [(0, False), (1, False), (2, True)])
+def test_a_change_within_a_second_of_publishing_is_no_edit(
+    client: FlaskClient, user: User, seconds: int, edited: bool
+) -> None:
+    # Posts written before updated_at took created_at's value: two readings of the clock.
+    post = Post(
+        title="T",
+        body="B",
+        author=user,
+        created_at=BASE_TIME,
+        updated_at=BASE_TIME + timedelta(seconds=seconds),
+    )
+    db.session.add(post)
+    db.session.commit()
+
+    page = text(client.get(f"/posts/{post.id}"))
+
+    assert (EDITED.search(page) is not None) == edited
+
+
 def test_invalid_edit_rerenders_the_form_and_keeps_the_post(app: Flask, user: User) -> None:
     post_id = add_post(user, "Old title", "Old body")
     alice = logged_in(app)
