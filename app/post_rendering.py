@@ -254,9 +254,16 @@ def _inline_text(tokens: Sequence[Token]) -> Iterator[str]:
             yield from _inline_text(token.children)
 
 
-def _parser() -> MarkdownIt:
+def markdown_parser(without: Sequence[str] = ()) -> MarkdownIt:
+    """The posts' Markdown parser, less the block rules named in ``without`` (e.g. "heading").
+
+    Text that a rule left out would have parsed stays text. Everything else (the
+    link allowlist, images as links, bare URLs, headings one level down) is the posts'.
+    """
     md = _PostMarkdown("commonmark", {"html": False, "linkify": True, "typographer": False})
     md.enable(["table", "strikethrough", "linkify"])
+    if without:
+        md.disable(list(without))
     md.core.ruler.after("block", "demote_headings", _demote_headings)
     # After linkify has made its links, before adjacent text is joined.
     md.core.ruler.after("linkify", "unlink_guesses", _unlink_guesses)
@@ -264,15 +271,20 @@ def _parser() -> MarkdownIt:
     return md
 
 
-_PARSER = _parser()
-_SANITISER = nh3.Cleaner(
-    tags=set(ALLOWED_TAGS),
-    attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
-    allowed_classes={"a": {IMAGE_LINK_CLASS}},
-    url_schemes=set(ALLOWED_SCHEMES),
-    link_rel=LINK_REL,
-    strip_comments=True,
-)
+def sanitiser(tags: frozenset[str] = ALLOWED_TAGS) -> nh3.Cleaner:
+    """The posts' sanitiser, keeping only ``tags`` (a subset of ALLOWED_TAGS)."""
+    return nh3.Cleaner(
+        tags=set(tags),
+        attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items() if tag in tags},
+        allowed_classes={"a": {IMAGE_LINK_CLASS}},
+        url_schemes=set(ALLOWED_SCHEMES),
+        link_rel=LINK_REL,
+        strip_comments=True,
+    )
+
+
+_PARSER = markdown_parser()
+_SANITISER = sanitiser()
 # linkify-it compiles its patterns on first use (40 ms): done on import, which
 # mod_wsgi does when a daemon process starts (wsgi_app.wsgi), rather than on
 # the first post or preview a visitor sends to the process.
