@@ -1,4 +1,4 @@
-"""The logged-in user's account settings: password, email, sessions, API tokens, deletion.
+"""The logged-in user's account settings: profile, password, email, sessions, API tokens, deletion.
 
 Every action is a POST form with a CSRF token that answers with a flash message
 and works without JavaScript. Forms that ask for the password count against the
@@ -51,7 +51,13 @@ from .account_changes import (
 from .account_links import LINK_PAGE_HEADERS, LinkRefused
 from .deleted_account import log_out_if_gone
 from .extensions import csrf, db
-from .forms import AccountDeletionForm, EmailChangeForm, PasswordChangeForm, TokenForm
+from .forms import (
+    AccountDeletionForm,
+    EmailChangeForm,
+    PasswordChangeForm,
+    ProfileForm,
+    TokenForm,
+)
 from .login_sessions import log_in
 from .models import ApiToken, User
 from .rate_limits import password_guesses
@@ -74,8 +80,12 @@ def _me() -> User:
 
 def _page(status: int = 200, **forms: FlaskForm) -> Response:
     """The settings page, with ``forms`` (as submitted) in place of empty ones."""
-    tokens = db.session.scalars(ApiToken.active_of(_me().id)).all()
+    me = _me()
+    tokens = db.session.scalars(ApiToken.active_of(me.id)).all()
     context: dict[str, Any] = {
+        "profile_form": ProfileForm(
+            formdata=None, data={"display_name": me.display_name, "bio": me.bio}
+        ),
         "password_form": PasswordChangeForm(formdata=None),
         "email_form": EmailChangeForm(formdata=None) if mail_enabled() else None,
         "token_form": TokenForm(formdata=None),
@@ -121,6 +131,21 @@ def _log_this_browser_in_again(user: User) -> None:
 def index() -> Response:
     """The settings page: one section per kind of change."""
     return _page()
+
+
+@bp.post("/profile")
+@login_required
+def profile() -> Response:
+    """Set or clear the display name and the bio; no password needed, as for a post."""
+    form = ProfileForm()
+    if not form.validate_on_submit():
+        return _page(profile_form=form)
+    user = _me()
+    user.display_name = form.display_name.data
+    user.bio = form.bio.data
+    db.session.commit()
+    flash("Your profile is saved.", "success")
+    return redirect(url_for("settings.index"))
 
 
 @bp.post("/password")

@@ -155,6 +155,24 @@ class TokenForm(FlaskForm):
     )
 
 
+class ProfileForm(FlaskForm):
+    """What a user shows about themselves on their profile; either field may be left empty."""
+
+    display_name = StringField(
+        "Display name",
+        validators=[Length(max=rules.DISPLAY_NAME_MAX), Follows(rules.display_name_problem)],
+        description=f"Shown above your username on your profile; up to "
+        f"{rules.DISPLAY_NAME_MAX} characters. Leave it empty to show only your username.",
+    )
+    bio = TextAreaField(
+        "Bio",
+        validators=[Length(max=rules.BIO_MAX), Follows(rules.bio_problem)],
+        description=f"A few words about you, on your profile; up to {rules.BIO_MAX} "
+        "characters of Markdown: *emphasis*, **strong**, [a link](https://example.org), "
+        "`code`, - list. Headings and tables show as typed.",
+    )
+
+
 class AccountDeletionForm(FlaskForm):
     password = PasswordField(
         "Your password", validators=[DataRequired(), Length(max=rules.PASSWORD_MAX)]

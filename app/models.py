@@ -26,14 +26,18 @@ from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import post_rendering
+from . import bio_rendering, post_rendering
 from .extensions import db
 from .validation import (
+    BIO_MAX,
     DEFAULT_TOKEN_LABEL,
+    DISPLAY_NAME_MAX,
     EMAIL_MAX,
     TITLE_MAX,
     TOKEN_LABEL_MAX,
     USERNAME_MAX,
+    normalize_bio,
+    normalize_display_name,
     normalize_email,
     normalize_username,
 )
@@ -153,6 +157,12 @@ class User(UserMixin, Model):
     # How many posts the user has, kept by app/post_counts.py in the transaction
     # that adds or deletes one: lists read it instead of counting every post.
     post_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The profile, as its owner wrote it; None when they left it empty. The bio
+    # is Markdown, stored with its rendering (app/bio_rendering.py) as a post's
+    # body is, so showing a profile parses nothing.
+    display_name: Mapped[str | None] = mapped_column(String(DISPLAY_NAME_MAX))
+    bio: Mapped[str | None] = mapped_column(String(BIO_MAX))
+    stored_bio_html: Mapped[str | None] = mapped_column("bio_html", Text)
 
     posts: Mapped[list[Post]] = relationship(
         back_populates="author", cascade="all, delete-orphan", passive_deletes=True
@@ -180,6 +190,26 @@ class User(UserMixin, Model):
     def set_username(self, username: str) -> None:
         self.username = username.strip()
         self.username_key = normalize_username(username)
+
+    @validates("display_name")
+    def _trim_display_name(self, key: str, display_name: str | None) -> str | None:
+        return normalize_display_name(display_name)
+
+    @validates("bio")
+    def _render_bio(self, key: str, bio: str | None) -> str | None:
+        bio = normalize_bio(bio)
+        self.stored_bio_html = None if bio is None else bio_rendering.render(bio)
+        return bio
+
+    @property
+    def bio_html(self) -> str | None:
+        """The bio as sanitised HTML, safe to put in a page as it is; None without a bio."""
+        if self.bio is None:
+            return None
+        # A bio written by plain SQL has no rendering until ``flask posts render``.
+        if self.stored_bio_html is None:
+            return bio_rendering.render(self.bio)
+        return self.stored_bio_html
 
     def set_password(self, password: str) -> None:
         """Hash and store ``password``; every session and API token issued so far ends."""

@@ -39,8 +39,9 @@ from .security_headers import LOGGED_IN_SESSION_KEY, is_private
 from .validation import USERNAME_MAX, normalize_username
 
 # Bump when CachedResponse changes shape, or when a deploy changes what kept
-# pages show without a write to their scopes (posts shown as Markdown: 3).
-CACHE_FORMAT = 3
+# pages show without a write to their scopes (posts shown as Markdown: 3;
+# profiles' display name and bio, and the time of a post's edit: 4).
+CACHE_FORMAT = 4
 ViewArgs = Mapping[str, Any]
 
 

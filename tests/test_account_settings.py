@@ -77,7 +77,13 @@ def test_the_settings_page_has_every_section_and_says_what_deletion_removes(
     page = text(response)
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "private, no-store"
-    for heading in ("Change password", "Sessions and devices", "API tokens", "Delete account"):
+    for heading in (
+        "Profile",
+        "Change password",
+        "Sessions and devices",
+        "API tokens",
+        "Delete account",
+    ):
         assert f">{heading}</h2>" in page
     assert "all your posts and API tokens" in page
     assert "Your API tokens are revoked too" in page
@@ -88,7 +94,7 @@ def test_the_settings_page_has_every_section_and_says_what_deletion_removes(
 
 
 @pytest.mark.parametrize(
-    "action", ["password", "email", "sessions", "tokens", "tokens/1/revoke", "delete"]
+    "action", ["profile", "password", "email", "sessions", "tokens", "tokens/1/revoke", "delete"]
 )
 def test_every_settings_form_needs_its_csrf_token(
     app: Flask, site: SiteSession, user: User, action: str
@@ -104,6 +110,8 @@ def test_every_settings_form_needs_its_csrf_token(
         "username": "alice",
         "email_current_password": PASSWORD,
         "new_email": "alice.new@example.org",
+        "display_name": "Mallory",
+        "bio": "Forged.",
     }
 
     response = site.client.post(f"/account/{action}", data=data)
@@ -113,6 +121,7 @@ def test_every_settings_form_needs_its_csrf_token(
     assert is_logged_in(site.client)
     assert site.client.get("/api/me", headers=bearer(token)).status_code == 200
     assert users() == 1
+    assert db.session.scalars(select(User.display_name)).one() is None
     assert SiteSession(app.test_client()).login("alice", PASSWORD).status_code == 302
 
 

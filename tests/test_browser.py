@@ -364,6 +364,42 @@ def test_preview_shows_the_rendered_post_without_saving_it(page) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
 
 
+def test_set_a_display_name_and_a_bio_and_see_them_on_the_profile(page) -> None:
+    """The profile journey: the settings form, then the profile as anyone sees it."""
+    from playwright.sync_api import expect
+
+    register(page, "profiled", "a long enough passphrase")
+    page.goto("/users/profiled")
+    expect(page.get_by_role("heading", name="profiled", level=1)).to_be_visible()
+
+    page.get_by_role("link", name="Account").click()
+    section = page.locator("section", has=page.get_by_role("heading", name="Profile"))
+    section.get_by_label("Display name").fill("Ada Lovelace")
+    section.get_by_label("Bio").fill(
+        "Counts *engines*.\n\n- [notes](https://example.org)\n\n<script>alert(1)</script>"
+    )
+    section.get_by_role("button", name="Save profile").click()
+    expect(page.get_by_text("Your profile is saved.")).to_be_visible()
+    expect(section.get_by_label("Display name")).to_have_value("Ada Lovelace")
+
+    section.get_by_role("link", name="your profile").click()
+    expect(page.get_by_role("heading", name="Ada Lovelace", level=1)).to_be_visible()
+    bio = page.locator(".profile-bio")
+    expect(bio.locator("em")).to_have_text("engines")
+    expect(bio.get_by_role("link", name="notes")).to_have_attribute("rel", "nofollow ugc noopener")
+    expect(bio.get_by_text("<script>alert(1)</script>")).to_be_visible()
+    assert page.locator("script").count() == 0
+    # As a visitor who is not logged in sees it: the second visit comes from the page cache.
+    profile = page.url
+    page.get_by_role("button", name="Log out").click()
+    for _ in range(2):
+        page.goto(profile)
+        expect(page.get_by_role("heading", name="Ada Lovelace", level=1)).to_be_visible()
+        expect(page.locator(".profile-bio em")).to_have_text("engines")
+    page.set_viewport_size({"width": 360, "height": 740})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+
 def test_the_site_is_usable_on_a_phone_sized_screen(page) -> None:
     page.set_viewport_size({"width": 360, "height": 740})
     page.goto("/")

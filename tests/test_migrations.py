@@ -106,6 +106,9 @@ def test_every_migration_keeps_the_rows_already_there(empty_database: str) -> No
         with engine.connect() as connection:
             # Counted from the posts already there (app/post_counts.py).
             assert connection.execute(text("SELECT post_count FROM users")).scalar() == 1
+            # No profile yet: nothing for `flask posts render` to do.
+            profile = connection.execute(text("SELECT display_name, bio, bio_html FROM users"))
+            assert tuple(profile.one()) == (None, None, None)
     finally:
         engine.dispose()
 
