@@ -20,7 +20,14 @@ from app.api import operations
 from app.api.openapi import build_document
 from app.extensions import db
 from app.models import MAX_ID, User
-from app.validation import email_error, email_pattern, text_pattern, text_problem
+from app.validation import (
+    email_error,
+    email_pattern,
+    optional_text_pattern,
+    optional_text_problem,
+    text_pattern,
+    text_problem,
+)
 from tests.api.helpers import create_post, get_token, new_user_body
 from tests.helpers import PASSWORD, basic_auth, bearer, make_user, skip_or_fail
 from tests.smtp_server import free_port
@@ -135,6 +142,7 @@ def test_writes_declare_bearer_security_and_token_creation_basic(
         ("/api/me", "get"),
         ("/api/me", "patch"),
         ("/api/me", "delete"),
+        ("/api/me/profile", "patch"),
     ]:
         assert paths[path][method]["security"] == [{"bearerAuth": []}]
     assert paths["/api/tokens"]["post"]["security"] == [{"basicAuth": []}]
@@ -194,6 +202,34 @@ def test_documented_text_and_email_patterns_are_the_rules_the_api_applies(
     assert (email["format"], email["pattern"]) == ("email", email_pattern())
 
 
+def test_a_user_documents_the_profile_fields_and_their_read_only_html(
+    document: dict[str, Any],
+) -> None:
+    schemas = document["components"]["schemas"]
+    user = schemas["User"]
+    update = schemas["ProfileUpdate"]
+
+    assert {"display_name", "bio", "bio_html"} <= set(user["required"])
+    for name in ("display_name", "bio", "bio_html"):
+        assert user["properties"][name]["nullable"] is True, name
+    assert user["properties"]["bio_html"]["readOnly"] is True
+    assert "sanitised" in user["properties"]["bio_html"]["description"]
+    assert "Markdown" in user["properties"]["bio"]["description"]
+    assert "required" not in update
+    assert update["minProperties"] == 1
+    assert update["additionalProperties"] is False
+    display_name, bio = update["properties"]["display_name"], update["properties"]["bio"]
+    assert (display_name["maxLength"], bio["maxLength"]) == (50, 500)
+    assert display_name["pattern"] == optional_text_pattern(multiline=False)
+    assert bio["pattern"] == optional_text_pattern(multiline=True)
+    assert display_name["nullable"] is True
+    assert bio["nullable"] is True
+    profile = document["paths"]["/api/me/profile"]["patch"]
+    assert profile["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ProfileUpdate"
+    }
+
+
 def test_path_ids_are_documented_as_the_id_converter_matches_them(
     document: dict[str, Any],
 ) -> None:
@@ -239,6 +275,18 @@ def test_the_text_pattern_accepts_exactly_what_the_api_accepts(value: str, multi
     # in Python without "$" matching before a final newline.
     documented = re.fullmatch(text_pattern(multiline)[1:-1], value) is not None
     assert documented == (text_problem(value, multiline) is None)
+
+
+@given(
+    value=st.text(alphabet=EDGE_CHARACTERS | st.characters(codec="utf-8"), max_size=8),
+    multiline=st.booleans(),
+)
+@settings(max_examples=400, deadline=None)
+def test_the_optional_text_pattern_accepts_exactly_what_the_api_accepts(
+    value: str, multiline: bool
+) -> None:
+    documented = re.fullmatch(optional_text_pattern(multiline)[1:-1], value) is not None
+    assert documented == (optional_text_problem(value, multiline) is None)
 
 
 @given(
@@ -307,6 +355,11 @@ def test_documented_response_codes_are_exactly_those_the_api_answers_with(
     call(client, "get", f"/api/users/{user.id + 1000}/posts")
     call(client, "get", "/api/me", headers=auth)
     call(client, "get", "/api/me")
+    call(client, "patch", "/api/me/profile", json={"display_name": "Alice"}, headers=auth)
+    call(client, "patch", "/api/me/profile", json={"bio": "x" * 501}, headers=auth)
+    call(client, "patch", "/api/me/profile", json={"display_name": "Alice"})
+    call(client, "patch", "/api/me/profile", headers=auth, **big)
+    call(client, "patch", "/api/me/profile", data="x", content_type="text/plain", headers=auth)
 
     app.config["RATELIMIT_REGISTER_ATTEMPTS"] = "5 per hour"
     call(client, "post", "/api/users", json=new_user_body())
