@@ -27,7 +27,8 @@ And it fits the page it goes into:
 
 After changing what is rendered, run ``flask posts render --all``
 (``app/stored_renderings.py``): posts keep what was rendered when they were
-written.
+written, and so do profiles' bios, which use this parser and sanitiser with
+fewer kinds of block (``app/bio_rendering.py``).
 """
 
 from __future__ import annotations
