@@ -27,7 +27,7 @@ from .page import Page
 
 # Bump when RenderedList or the list's markup changes shape: entries of the old
 # shape are then never read back after a deploy.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 _TEMPLATE = "_post_list_section.html"
 
 
