@@ -228,7 +228,10 @@ def test_create_and_revoke_a_token_then_delete_the_account(page) -> None:
     page.get_by_role("link", name="Back to account settings").click()
     expect(page.get_by_role("cell", name="Browser token", exact=True)).to_be_visible()
     expect(page.get_by_text(secret)).to_have_count(0)
-    page.get_by_role("button", name="Revoke Browser token").click()
+    # Revoking asks first, on a page of its own.
+    page.get_by_role("link", name="Revoke Browser token").click()
+    expect(page.get_by_role("heading", name="Revoke this API token?")).to_be_visible()
+    page.get_by_role("button", name="Revoke the token").click()
     expect(page.get_by_text("API token “Browser token” revoked.")).to_be_visible()
 
     expect(page.get_by_text("all your posts and API tokens")).to_be_visible()
@@ -245,6 +248,28 @@ def test_create_and_revoke_a_token_then_delete_the_account(page) -> None:
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_text("Invalid username, email or password.")).to_be_visible()
     expect(page.locator(".nav-user")).to_have_count(0)
+
+
+def test_deleting_a_post_asks_first_and_cancel_keeps_it(page) -> None:
+    from playwright.sync_api import expect
+
+    register(page, "careful_user", "a long enough passphrase")
+    page.get_by_role("link", name="New post").click()
+    page.get_by_label("Title").fill("Think twice")
+    page.get_by_label("Text").fill("Asked about before it goes.")
+    page.get_by_role("button", name="Publish").click()
+
+    page.get_by_role("link", name="Delete").click()
+    expect(page.get_by_role("heading", name="Delete this post?")).to_be_visible()
+    expect(page.get_by_text("This cannot be undone.")).to_be_visible()
+    expect(page.get_by_text("Asked about before it goes.")).to_be_visible()
+    page.get_by_role("link", name="Cancel").click()
+    expect(page.get_by_role("heading", name="Think twice")).to_be_visible()
+
+    page.get_by_role("link", name="Delete").click()
+    page.get_by_role("button", name="Delete the post").click()
+    expect(page.get_by_text("The post was deleted.")).to_be_visible()
+    expect(page.get_by_role("link", name="Think twice")).to_have_count(0)
 
 
 def test_forgot_password_request_the_mail_follow_the_link_and_land_logged_in(
@@ -363,7 +388,16 @@ def visit_every_page(page, mount: str, username: str = "every_page") -> list[str
     page.get_by_role("button", name="Publish").click()
     expect(page.get_by_role("heading", name="Every page")).to_be_visible()
     post_path = urlsplit(page.url).path.removeprefix(mount)
-    for path in (post_path, f"{post_path}/edit", f"/users/{username}", "/account", "/", "/about"):
+    for path in (
+        post_path,
+        f"{post_path}/edit",
+        f"{post_path}/delete",
+        f"/users/{username}",
+        "/account",
+        "/account/sessions",
+        "/",
+        "/about",
+    ):
         visit(path)
     visit(MISSING_PAGE, 404)
     return visited
@@ -372,7 +406,7 @@ def visit_every_page(page, mount: str, username: str = "every_page") -> list[str
 def test_no_page_breaks_the_content_security_policy(live_server: str) -> None:
     with browser_page(live_server, not_found=(MISSING_PAGE,)) as page:
         visited = visit_every_page(page, mount="")
-    assert len(visited) == 14
+    assert len(visited) == 16
 
 
 def test_a_policy_violation_would_be_caught(live_server: str) -> None:

@@ -440,7 +440,8 @@ def test_post_page_offers_edit_and_delete_to_its_author_only(app: Flask, user: U
     make_user("bob")
     post_id = add_post(user)
     edit_link = f'href="/posts/{post_id}/edit"'
-    delete_form = f'action="/posts/{post_id}/delete"'
+    # A link to the page that asks first, not a form that deletes at once.
+    delete_link = f'href="/posts/{post_id}/delete"'
 
     anonymous = text(app.test_client().get(f"/posts/{post_id}"))
     as_bob = text(logged_in(app, "bob").client.get(f"/posts/{post_id}"))
@@ -448,9 +449,10 @@ def test_post_page_offers_edit_and_delete_to_its_author_only(app: Flask, user: U
 
     for page in (anonymous, as_bob):
         assert edit_link not in page
-        assert delete_form not in page
+        assert delete_link not in page
     assert edit_link in as_alice
-    assert delete_form in as_alice
+    assert delete_link in as_alice
+    assert 'action="/posts/' not in as_alice
 
 
 @pytest.mark.parametrize("path", ["/posts/999", "/posts/999/edit"])
@@ -624,13 +626,55 @@ def test_deleting_a_missing_post_is_a_404_page(app: Flask, user: User) -> None:
     assert_404_page(response)
 
 
-def test_delete_is_post_only(app: Flask, user: User) -> None:
+def test_delete_asks_first_on_a_page_showing_the_post_and_deletes_nothing(
+    app: Flask, user: User
+) -> None:
+    post_id = add_post(user, "Doomed <b>title</b>", "The first words. " * 30)
+    alice = logged_in(app)
+
+    response = alice.client.get(f"/posts/{post_id}/delete")
+
+    page = text(response)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "private, no-store"
+    assert '<h1 id="confirm-heading">Delete this post?</h1>' in page
+    assert "Doomed &lt;b&gt;title&lt;/b&gt;" in page
+    assert '<time datetime="2024-01-01T12:00:00+00:00">01 Jan 2024</time>' in page
+    # An excerpt, not the whole text.
+    assert "The first words. The first words." in page
+    assert "The first words. " * 30 not in page
+    assert "This cannot be undone." in page
+    # The button POSTs with a CSRF token; Cancel leads back to the post.
+    action = f'method="post" action="/posts/{post_id}/delete">'
+    form = re.search(f"{re.escape(action)}(.*?)</form>", page, re.S)
+    assert form, "no form posting to the delete address"
+    assert 'name="csrf_token"' in form.group(1)
+    assert ">Delete the post</button>" in form.group(1)
+    assert f'<a class="button button-secondary" href="/posts/{post_id}">Cancel</a>' in page
+    assert "<script" not in page
+    assert load_post(post_id) is not None
+
+
+def test_deleting_without_the_csrf_token_is_refused_and_keeps_the_post(
+    app: Flask, user: User
+) -> None:
     post_id = add_post(user)
 
-    response = logged_in(app).client.get(f"/posts/{post_id}/delete")
+    response = logged_in(app).client.post(f"/posts/{post_id}/delete")
 
-    assert response.status_code == 405
+    assert response.status_code == 400
     assert load_post(post_id) is not None
+
+
+def test_only_the_author_is_asked_to_delete_a_post(app: Flask, user: User) -> None:
+    make_user("bob")
+    post_id = add_post(user)
+
+    assert logged_in(app, "bob").client.get(f"/posts/{post_id}/delete").status_code == 403
+    assert_404_page(logged_in(app).client.get("/posts/999/delete"))
+    assert_redirects_to_login(
+        app.test_client().get(f"/posts/{post_id}/delete"), f"/posts/{post_id}/delete"
+    )
 
 
 @pytest.mark.parametrize("action", ["edit", "delete"])
