@@ -39,6 +39,7 @@ def create_app(config_name: str | None = None) -> Flask:
         converters,
         errors,
         extensions,
+        feeds,
         logs,
         page_cache,
         password_reset_pages,
@@ -65,6 +66,7 @@ def create_app(config_name: str | None = None) -> Flask:
     extensions.init_app(app)
     converters.init_app(app)
     site.init_app(app)
+    feeds.init_app(app)
     accounts.init_app(app)
     password_reset_pages.init_app(app)
     account_settings.init_app(app)
