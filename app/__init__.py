@@ -45,10 +45,12 @@ def create_app(config_name: str | None = None) -> Flask:
         password_reset_pages,
         post_counts,
         proxies,
+        robots,
         scope_changes,
         security_headers,
         session_cookie,
         site,
+        sitemaps,
         static_urls,
     )
 
@@ -67,6 +69,8 @@ def create_app(config_name: str | None = None) -> Flask:
     converters.init_app(app)
     site.init_app(app)
     feeds.init_app(app)
+    sitemaps.init_app(app)
+    robots.init_app(app)
     accounts.init_app(app)
     password_reset_pages.init_app(app)
     account_settings.init_app(app)

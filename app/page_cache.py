@@ -74,6 +74,11 @@ CACHEABLE: dict[str, Cacheable] = {
     # Kept under what their pages show: all posts, or the profile of the name in the URL.
     "feeds.site_feed": Cacheable(frozenset(), lambda _: [cache_scopes.POSTS]),
     "feeds.user_feed": Cacheable(frozenset(), _profile_scopes),
+    # Each under what its addresses and dates come from (app/sitemaps.py).
+    "sitemaps.index": Cacheable(frozenset(), lambda _: [cache_scopes.POSTS, cache_scopes.USERS]),
+    "sitemaps.pages": Cacheable(frozenset(), lambda _: [cache_scopes.POSTS]),
+    "sitemaps.users": Cacheable(frozenset(), lambda _: [cache_scopes.USERS, cache_scopes.POSTS]),
+    "sitemaps.posts": Cacheable(frozenset(), lambda _: [cache_scopes.POSTS]),
     "api.list_posts": Cacheable(_PAGING, lambda _: [cache_scopes.POSTS]),
     "api.get_post": Cacheable(frozenset(), lambda args: [cache_scopes.post_scope(args["post_id"])]),
     "api.list_users": Cacheable(_PAGING, lambda _: [cache_scopes.USERS]),

@@ -343,6 +343,28 @@ def test_change_the_email_address_through_the_mailed_link(live_server: str, tmp_
         expect(page.get_by_role("heading", name="This link no longer works")).to_be_visible()
 
 
+def test_the_api_docs_show_every_operation_and_try_one_out(page) -> None:
+    """Swagger UI, from the repository, runs under the page's policy and calls the API."""
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    page.get_by_role("link", name="API docs").click()
+    expect(page.get_by_role("heading", name="API documentation")).to_be_visible()
+    document = page.request.get("/api/openapi.json").json()
+    methods = {"get", "post", "put", "patch", "delete"}
+    count = sum(len(methods & set(item)) for item in document["paths"].values())
+    operations = page.locator(".opblock")
+    expect(operations).to_have_count(count)
+
+    listing = page.locator("#operations-posts-listPosts")
+    listing.locator(".opblock-summary-control").click()
+    listing.get_by_role("button", name="Try it out").click()
+    listing.get_by_role("button", name="Execute").click()
+    status = listing.locator(".live-responses-table .response .response-col_status")
+    expect(status).to_have_text("200")
+    expect(listing.locator(".live-responses-table")).to_contain_text('"items"')
+
+
 def test_the_site_is_usable_on_a_phone_sized_screen(page) -> None:
     page.set_viewport_size({"width": 360, "height": 740})
     page.goto("/")
@@ -376,6 +398,9 @@ def visit_every_page(page, mount: str, username: str = "every_page") -> list[str
     # Offered only where the site sends mail (not under the Apache tests' configuration).
     if page.get_by_role("link", name="Forgot password?").count():
         visit("/auth/forgot-password")
+    visit("/api/docs")
+    # Swagger UI has read the document and drawn the operations before the next page.
+    expect(page.locator(".opblock").first).to_be_visible()
     visit("/auth/register")
     visit(MISSING_PAGE, 404)
 
@@ -406,7 +431,7 @@ def visit_every_page(page, mount: str, username: str = "every_page") -> list[str
 def test_no_page_breaks_the_content_security_policy(live_server: str) -> None:
     with browser_page(live_server, not_found=(MISSING_PAGE,)) as page:
         visited = visit_every_page(page, mount="")
-    assert len(visited) == 16
+    assert len(visited) == 17
 
 
 def test_a_policy_violation_would_be_caught(live_server: str) -> None:
