@@ -77,7 +77,7 @@ CACHEABLE: dict[str, Cacheable] = {
     # Each under what its addresses and dates come from (app/sitemaps.py).
     "sitemaps.index": Cacheable(frozenset(), lambda _: [cache_scopes.POSTS, cache_scopes.USERS]),
     "sitemaps.pages": Cacheable(frozenset(), lambda _: [cache_scopes.POSTS]),
-    "sitemaps.users": Cacheable(frozenset(), lambda _: [cache_scopes.USERS, cache_scopes.POSTS]),
+    "sitemaps.users": Cacheable(frozenset(), lambda _: [cache_scopes.USERS]),
     "sitemaps.posts": Cacheable(frozenset(), lambda _: [cache_scopes.POSTS]),
     "api.list_posts": Cacheable(_PAGING, lambda _: [cache_scopes.POSTS]),
     "api.get_post": Cacheable(frozenset(), lambda args: [cache_scopes.post_scope(args["post_id"])]),

@@ -15,19 +15,22 @@ a row (ids of deleted rows leave gaps), so no sitemap it names is empty.
 
 Each file is kept whole like the pages (``app/page_cache.py``), under the
 scopes whose writes change it, and answered with 304 to a crawler that holds
-it: a miss costs one query (a range of ids, or the index's grouping of every
-id), and is paid once per write to the scope at most, whatever the number of
-crawlers. Every address is absolute, from PUBLIC_URL; without it there is no
-sitemap (404), and robots.txt names none.
+it. A miss costs one query, paid once per write to the scope at most,
+whatever the number of crawlers. At 100,000 posts on MariaDB, in process: the
+index 64 ms (the distinct blocks of both primary keys), a block of 10,000
+posts 115-165 ms (half of it the driver reading the rows), a block of
+profiles 3 ms, the pages 2 ms; a kept one about 1 ms. Every address is
+absolute, from PUBLIC_URL; without it there is no sitemap (404), and
+robots.txt names none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from xml.etree import ElementTree
+from xml.sax.saxutils import escape
 
-from flask import Blueprint, Flask, abort
+from flask import Blueprint, Flask, abort, current_app
 from flask.wrappers import Response
 from sqlalchemy import func, select
 
@@ -44,8 +47,6 @@ SITEMAP_NAMESPACE = "http://www.sitemaps.org/schemas/sitemap/0.9"
 SITEMAP_SIZE = 10_000
 NO_SITEMAP = "This site publishes no sitemap."
 
-ElementTree.register_namespace("", SITEMAP_NAMESPACE)
-
 Entry = tuple[str, datetime | None]
 """One address and when what it shows last changed, if known."""
 
@@ -56,52 +57,60 @@ def init_app(app: Flask) -> None:
 
 @bp.get("/sitemap.xml")
 def index() -> Response:
-    """The index of every numbered sitemap, each with the time its newest change was made."""
+    """The index of every numbered sitemap."""
     urls = _public_urls()
-    newest = db.session.scalar(select(func.max(Post.updated_at)))
-    sitemaps: list[Entry] = [(urls("sitemaps.pages"), newest)]
-    user_block = ((User.id - 1) // SITEMAP_SIZE).label("block")
-    for (number,) in db.session.execute(select(user_block).distinct().order_by(user_block)):
-        sitemaps.append((urls("sitemaps.users", number=int(number) + 1), None))
-    post_block = ((Post.id - 1) // SITEMAP_SIZE).label("block")
-    post_blocks = (
-        select(post_block, func.max(Post.updated_at)).group_by(post_block).order_by(post_block)
-    )
-    for number, changed in db.session.execute(post_blocks):
-        sitemaps.append((urls("sitemaps.posts", number=int(number) + 1), changed))
+    sitemaps: list[Entry] = [(urls("sitemaps.pages"), None)]
+    # Both read the primary key's index alone. No lastmod here: the newest
+    # change in a block would read every row (120 ms per 100,000 posts on
+    # MariaDB), and a crawler that asks for an unchanged sitemap gets 304.
+    for kind, model in (("sitemaps.users", User), ("sitemaps.posts", Post)):
+        block = ((model.id - 1) // SITEMAP_SIZE).label("block")
+        for number in db.session.scalars(select(block).distinct().order_by(block)):
+            sitemaps.append((urls(kind, number=int(number) + 1), None))
     return _answer("sitemapindex", "sitemap", sitemaps)
 
 
 @bp.get("/sitemaps/pages.xml")
 def pages() -> Response:
-    """The pages that are neither a profile nor a post."""
+    """The pages that are neither a profile nor a post.
+
+    The home page changed when the newest of the posts it shows first did
+    (written or edited): read from those few rows, through the list's index.
+    """
     urls = _public_urls()
-    newest = db.session.scalar(select(func.max(Post.updated_at)))
-    return _answer("urlset", "url", [(urls("site.index"), newest), (urls("site.about"), None)])
+    first_page = (
+        select(Post.updated_at)
+        .order_by(Post.created_at.desc(), Post.id.desc())
+        .limit(current_app.config["POSTS_PER_PAGE"])
+        .subquery()
+    )
+    home_changed = db.session.scalar(select(func.max(first_page.c.updated_at)))
+    return _answer(
+        "urlset", "url", [(urls("site.index"), home_changed), (urls("site.about"), None)]
+    )
 
 
 @bp.get("/sitemaps/users-<id:number>.xml")
 def users(number: int) -> Response:
-    """The profiles in block ``number``, each changed when its newest post was."""
+    """The profiles in block ``number``.
+
+    Without lastmod: a profile changes with its newest posts, and finding
+    those for thousands of users at once reads every post they wrote. A date
+    that is only sometimes right would be worse than none.
+    """
     urls = _public_urls()
     first, last = _block(number)
-    query = (
-        select(User.username, User.created_at, func.max(Post.updated_at))
-        .outerjoin(Post, Post.user_id == User.id)
-        .where(User.id.between(first, last))
-        .group_by(User.id, User.username, User.created_at)
-        .order_by(User.id)
-    )
+    query = select(User.username).where(User.id.between(first, last)).order_by(User.id)
     entries = [
-        (urls("site.user_profile", username=username), changed or created)
-        for username, created, changed in db.session.execute(query)
+        (urls("site.user_profile", username=username), None)
+        for username in db.session.scalars(query)
     ]
     return _answer("urlset", "url", entries, empty_is_missing=True)
 
 
 @bp.get("/sitemaps/posts-<id:number>.xml")
 def posts(number: int) -> Response:
-    """The posts in block ``number``."""
+    """The posts in block ``number``, each with the time it was last written."""
     urls = _public_urls()
     first, last = _block(number)
     query = select(Post.id, Post.updated_at).where(Post.id.between(first, last)).order_by(Post.id)
@@ -127,21 +136,18 @@ def _block(number: int) -> tuple[int, int]:
 def _answer(
     root: str, item: str, entries: Iterable[Entry], empty_is_missing: bool = False
 ) -> Response:
-    document = ElementTree.Element(_tag(root))
+    # Written out directly: ElementTree took 110 ms for a block of 10,000
+    # addresses, this takes a tenth of it. Every value is escaped.
+    parts = [f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{SITEMAP_NAMESPACE}">']
     for address, changed in entries:
-        element = ElementTree.SubElement(document, _tag(item))
-        ElementTree.SubElement(element, _tag("loc")).text = address
-        if changed is not None:
-            ElementTree.SubElement(element, _tag("lastmod")).text = _w3c_datetime(changed)
-    if empty_is_missing and not len(document):
+        lastmod = f"<lastmod>{_w3c_datetime(changed)}</lastmod>" if changed else ""
+        parts.append(f"<{item}><loc>{escape(address)}</loc>{lastmod}</{item}>")
+    if empty_is_missing and len(parts) == 1:
         # A block the index does not name: its rows were all deleted, or never were.
         abort(404)
-    body = ElementTree.tostring(document, encoding="utf-8", xml_declaration=True)
+    parts.append(f"</{root}>\n")
+    body = "\n".join(parts).encode()
     return page_cache.answer_conditionally(Response(body, mimetype="application/xml"))
-
-
-def _tag(name: str) -> str:
-    return f"{{{SITEMAP_NAMESPACE}}}{name}"
 
 
 def _w3c_datetime(moment: datetime) -> str:

@@ -71,9 +71,9 @@ def test_the_index_names_a_sitemap_per_kind_of_page_with_absolute_addresses(
     assert "attacker" not in text(client.get("/sitemap.xml", headers={"Host": "attacker.example"}))
 
     assert index == [
-        (f"{PUBLIC_URL}/sitemaps/pages.xml", w3c(30)),
+        (f"{PUBLIC_URL}/sitemaps/pages.xml", None),
         (f"{PUBLIC_URL}/sitemaps/users-1.xml", None),
-        (f"{PUBLIC_URL}/sitemaps/posts-1.xml", w3c(30)),
+        (f"{PUBLIC_URL}/sitemaps/posts-1.xml", None),
     ]
 
 
@@ -89,10 +89,7 @@ def test_the_sitemaps_list_home_about_every_profile_and_every_post(
     posts = read(client, "/sitemaps/posts-1.xml", "urlset")
 
     assert pages == [(f"{PUBLIC_URL}/", w3c(9)), (f"{PUBLIC_URL}/about", None)]
-    assert profiles == [
-        (f"{PUBLIC_URL}/users/alice", w3c(1)),
-        (f"{PUBLIC_URL}/users/Bob", w3c(9)),
-    ]
+    assert profiles == [(f"{PUBLIC_URL}/users/alice", None), (f"{PUBLIC_URL}/users/Bob", None)]
     assert posts == [
         (f"{PUBLIC_URL}/posts/{first.id}", w3c(1)),
         (f"{PUBLIC_URL}/posts/{second.id}", w3c(9)),
@@ -103,11 +100,19 @@ def test_the_sitemaps_list_home_about_every_profile_and_every_post(
         assert client.get(path).status_code == 200, path
 
 
-def test_a_profile_without_posts_is_dated_by_the_account(client: FlaskClient, user: User) -> None:
-    [(address, lastmod)] = read(client, "/sitemaps/users-1.xml", "urlset")
+def test_the_home_page_is_dated_by_the_newest_change_among_the_posts_it_shows(
+    app: Flask, client: FlaskClient, user: User
+) -> None:
+    app.config["POSTS_PER_PAGE"] = 2
+    # Edited last, but on page 2: the home page did not change with it.
+    add_post(user, 1, edited_minute=50)
+    add_post(user, 2, edited_minute=20)
+    add_post(user, 3)
 
-    assert address == f"{PUBLIC_URL}/users/alice"
-    assert lastmod == user.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    [(home, lastmod), _] = read(client, "/sitemaps/pages.xml", "urlset")
+
+    assert home == f"{PUBLIC_URL}/"
+    assert lastmod == w3c(20)
 
 
 def test_an_empty_site_lists_its_pages_only(client: FlaskClient) -> None:
