@@ -32,7 +32,11 @@ DOCS_CSP = serialize(DOCS_POLICY)
 @bp.get("/docs")
 @limiter.exempt
 def docs() -> Response:
-    """Swagger UI for this API, under the site's own header and footer."""
+    """Swagger UI for this API, under the site's own header and footer.
+
+    Never kept by the page cache (``app/page_cache.py``): it keeps a body and
+    its type, not this page's own policy, which a kept copy would lose.
+    """
     response = make_response(render_template("api/docs.html"))
     response.headers["Content-Security-Policy"] = DOCS_CSP
     return response

@@ -47,6 +47,8 @@ def test_the_docs_page_loads_swagger_ui_and_its_starter_from_this_site_only(
 
 def test_the_docs_page_policy_adds_only_what_swagger_ui_needs(client: FlaskClient) -> None:
     header = client.get("/api/docs").headers["Content-Security-Policy"]
+    # Asked again: a kept copy of the page would have lost its own policy.
+    assert client.get("/api/docs").headers["Content-Security-Policy"] == header
 
     assert header == DOCS_CSP
     docs, site = policy(header), policy(PAGE_CSP)
