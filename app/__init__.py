@@ -52,6 +52,7 @@ def create_app(config_name: str | None = None) -> Flask:
         site,
         sitemaps,
         static_urls,
+        stored_renderings,
     )
 
     app = SiteFlask(
@@ -84,4 +85,5 @@ def create_app(config_name: str | None = None) -> Flask:
     cli.init_app(app)
     post_counts.init_app(app)
     scope_changes.init_app(app)
+    stored_renderings.init_app(app)
     return app

@@ -25,7 +25,6 @@ from xml.etree import ElementTree
 
 from flask import Blueprint, Flask, abort, current_app
 from flask.wrappers import Response
-from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -58,12 +57,10 @@ def init_app(app: Flask) -> None:
 def entry_html(post: Post) -> str:
     """The post's text as the HTML of its feed entry: the one place that decides it.
 
-    The plain text, escaped, in paragraphs at blank lines and with its line
-    breaks kept, as the post's page shows it.
+    The post's own rendering (Markdown, sanitised: ``app/post_rendering.py``),
+    the same HTML its page shows.
     """
-    text = post.body.replace("\r\n", "\n").strip()
-    paragraphs = re.split(r"\n\s*\n", text)
-    return "\n".join(f"<p>{escape(part)}</p>".replace("\n", "<br>\n") for part in paragraphs)
+    return post.body_html
 
 
 @bp.get("/feed.atom")

@@ -6,7 +6,14 @@ from collections.abc import Callable
 from functools import partial
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    PasswordField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from . import validation as rules
@@ -111,7 +118,11 @@ class PostForm(FlaskForm):
             Length(max=rules.BODY_MAX),
             Follows(partial(rules.text_problem, multiline=True)),
         ],
+        description="Markdown: *emphasis*, **strong**, [a link](https://example.org), "
+        "`code`, # heading, - list. HTML is shown as typed.",
     )
+    # The second submit button: shows the post as it would be published, saving nothing.
+    preview = SubmitField("Preview")
 
 
 class NewPasswordForm(FlaskForm):

@@ -30,7 +30,7 @@ T = TypeVar("T")
 DEEP_OFFSET = 500
 # Bump when the cached dataclasses change shape: pickles of the old shape are
 # then never read back after a deploy.
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class PostView:
     id: int
     title: str
     body: str
+    body_html: str
+    excerpt: str
     author: AuthorRef
     created_at: datetime
     updated_at: datetime
@@ -66,10 +68,13 @@ class KeptPage(Generic[T]):
 
 def post_view(post: Post) -> PostView:
     """A detached, cacheable copy of ``post`` and its author's public name."""
+    rendered = post.rendered()
     return PostView(
         id=post.id,
         title=post.title,
         body=post.body,
+        body_html=rendered.html,
+        excerpt=rendered.excerpt,
         author=AuthorRef(id=post.author.id, username=post.author.username),
         created_at=post.created_at,
         updated_at=post.updated_at,

@@ -11,12 +11,21 @@ from typing import TYPE_CHECKING, Any
 from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import DateTime, ForeignKey, Index, String, Text, delete, or_, select, update
+from sqlalchemy.dialects.mysql import MEDIUMTEXT
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Mapped, contains_eager, joinedload, mapped_column, relationship
+from sqlalchemy.orm import (
+    Mapped,
+    contains_eager,
+    joinedload,
+    mapped_column,
+    relationship,
+    validates,
+)
 from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import post_rendering
 from .extensions import db
 from .validation import (
     DEFAULT_TOKEN_LABEL,
@@ -32,6 +41,11 @@ if TYPE_CHECKING:
     from .extensions import Base as Model
 else:
     Model = db.Model
+
+# A post's HTML can be several times longer than its text (every bare URL
+# becomes a link with its rel attribute, every "<" an "&lt;"): more than
+# MariaDB's TEXT holds (64 KiB) for a long body. MEDIUMTEXT holds 16 MiB.
+LONG_TEXT = Text().with_variant(MEDIUMTEXT(), "mysql")
 
 # The largest id a row can have (INT on MariaDB). Larger ids in URLs are answered
 # with 404 up front: SQLite raises OverflowError past 64 bits instead of finding nothing.
@@ -229,7 +243,17 @@ class Post(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
+    # Markdown (CommonMark), as its author wrote it.
     body: Mapped[str] = mapped_column(Text)
+    # The body rendered (app/post_rendering.py): sanitised HTML, and the plain
+    # text lists show. Set whenever the body is, so no read parses Markdown.
+    # NULL in rows written without them (before their migration, or by a node
+    # still running older code during a deploy) until ``flask posts render``;
+    # ``body_html`` and ``excerpt`` render such rows when read.
+    stored_html: Mapped[str | None] = mapped_column("body_html", LONG_TEXT)
+    stored_excerpt: Mapped[str | None] = mapped_column(
+        "excerpt", String(post_rendering.EXCERPT_MAX)
+    )
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -238,6 +262,29 @@ class Post(Model):
 
     def __repr__(self) -> str:
         return f"<Post {self.id} {self.title!r}>"
+
+    @validates("body")
+    def _render_body(self, key: str, body: str) -> str:
+        rendered = post_rendering.render(body)
+        self.stored_html = rendered.html
+        self.stored_excerpt = rendered.excerpt
+        return body
+
+    def rendered(self) -> post_rendering.RenderedPost:
+        """The body's HTML and excerpt: as stored, or rendered now for a row without them."""
+        if self.stored_html is None or self.stored_excerpt is None:
+            return post_rendering.render(self.body)
+        return post_rendering.RenderedPost(html=self.stored_html, excerpt=self.stored_excerpt)
+
+    @property
+    def body_html(self) -> str:
+        """The body as sanitised HTML, safe to put in a page as it is."""
+        return self.rendered().html
+
+    @property
+    def excerpt(self) -> str:
+        """The start of the body as plain text, for lists."""
+        return self.rendered().excerpt
 
     @classmethod
     def with_author(cls, post_id: int) -> Post | None:

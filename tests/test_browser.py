@@ -365,6 +365,52 @@ def test_the_api_docs_show_every_operation_and_try_one_out(page) -> None:
     expect(listing.locator(".live-responses-table")).to_contain_text('"items"')
 
 
+PREVIEWED_MARKDOWN = (
+    "# Section\n\n"
+    "Some **bold** text, a [link](https://example.org) and "
+    "![a picture](https://example.org/picture.png).\n\n"
+    "```\n" + "long_line_of_code() " * 12 + "\n```\n\n"
+    "| left | right |\n|:--|--:|\n| " + "wide " * 20 + "| 2 |\n"
+)
+
+
+def test_preview_shows_the_rendered_post_without_saving_it(page) -> None:
+    """Preview is a second submit button: no script, nothing saved, the form kept as typed."""
+    from playwright.sync_api import expect
+
+    register(page, "previewer", "a long enough passphrase")
+    page.get_by_role("link", name="New post").click()
+    page.get_by_label("Title").fill("Previewed")
+    page.get_by_label("Text").fill(PREVIEWED_MARKDOWN)
+    page.get_by_role("button", name="Preview").click()
+
+    preview = page.locator(".post-preview")
+    expect(preview.get_by_role("heading", name="Section", level=2)).to_be_visible()
+    expect(preview.locator("strong")).to_have_text("bold")
+    expect(preview.get_by_role("link", name="link", exact=True)).to_have_attribute(
+        "rel", "nofollow ugc noopener"
+    )
+    expect(preview.locator("a.image-link")).to_have_text("a picture")
+    expect(page.get_by_label("Title")).to_have_value("Previewed")
+    expect(page.get_by_label("Text")).to_have_value(PREVIEWED_MARKDOWN)
+    # Nothing saved, as another tab shows.
+    profile = page.context.new_page()
+    profile.goto("/users/previewer")
+    expect(profile.get_by_text("No posts yet.")).to_be_visible()
+    profile.close()
+
+    page.get_by_role("button", name="Publish").click()
+    expect(page.get_by_role("heading", name="Previewed", level=1)).to_be_visible()
+    expect(
+        page.locator(".post-body").get_by_role("heading", name="Section", level=2)
+    ).to_be_visible()
+    # Shown as a link: the page loads no image from another site.
+    assert page.locator("img").count() == 0
+    # Long code lines and wide tables scroll inside themselves, not the page.
+    page.set_viewport_size({"width": 360, "height": 740})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+
 def test_the_site_is_usable_on_a_phone_sized_screen(page) -> None:
     page.set_viewport_size({"width": 360, "height": 740})
     page.goto("/")

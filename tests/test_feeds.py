@@ -104,10 +104,10 @@ def test_an_empty_feed_is_valid_and_dated_at_the_epoch(client: FlaskClient) -> N
     assert moment(feed.feed.updated_parsed) == datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def test_entries_carry_the_text_as_escaped_html_in_paragraphs(
+def test_entries_carry_the_posts_rendered_html_and_plain_text_titles(
     client: FlaskClient, user: User
 ) -> None:
-    add_post(user, "<script>alert(1)</script>", "Line one\r\nline <b>two</b>\r\n\r\nA & B")
+    post = add_post(user, "<script>alert(1)</script>", "Some **bold** and <b>raw</b>\n\nA & B")
 
     [entry] = parse(client.get("/feed.atom")).entries
 
@@ -115,7 +115,10 @@ def test_entries_carry_the_text_as_escaped_html_in_paragraphs(
     assert entry.title_detail.type == "text/plain"
     [content] = entry.content
     assert content.type == "text/html"
-    assert content.value == "<p>Line one<br />\nline &lt;b&gt;two&lt;/b&gt;</p>\n<p>A &amp; B</p>"
+    # The Markdown as the post's page shows it: rendered, its raw HTML escaped.
+    assert content.value == post.body_html.strip()
+    assert "<strong>bold</strong>" in content.value
+    assert "&lt;b&gt;raw&lt;/b&gt;" in content.value
 
 
 def test_a_character_xml_cannot_hold_does_not_break_the_feed(

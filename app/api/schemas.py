@@ -40,6 +40,10 @@ from ..validation import (
 MAX_PAGE = 2**31 - 1
 
 USERNAME_MESSAGE = "Use only letters, digits, underscore, dot and hyphen."
+BODY_DESCRIPTION = (
+    "The text, in Markdown (CommonMark, with tables and strikethrough). Raw HTML in it "
+    "is shown as text."
+)
 
 
 def _username_characters(value: str) -> None:
@@ -55,10 +59,13 @@ def _text_field(required: bool, maximum: int, multiline: bool) -> fields.String:
         if problem:
             raise ValidationError(problem)
 
+    metadata = {"pattern": text_pattern(multiline)}
+    if multiline:
+        metadata["description"] = BODY_DESCRIPTION
     return fields.String(
         required=required,
         validate=[validate.Length(min=1, max=maximum), follows_text_rule],
-        metadata={"pattern": text_pattern(multiline)},
+        metadata=metadata,
     )
 
 
@@ -119,7 +126,17 @@ class PostSchema(Schema):
 
     id = fields.Integer(required=True)
     title = fields.String(required=True)
-    body = fields.String(required=True)
+    body = fields.String(required=True, metadata={"description": BODY_DESCRIPTION})
+    body_html = fields.String(
+        required=True,
+        dump_only=True,
+        metadata={
+            "description": "The body rendered to HTML and sanitised: safe to insert into a "
+            'page as it is. Links carry rel="nofollow ugc noopener" and go to http, https '
+            "and mailto URLs or relative ones; images are links to the image; headings start "
+            "at h2. Follows every change of body."
+        },
+    )
     author = fields.Nested(AuthorSchema, required=True)
     created_at = fields.AwareDateTime(required=True)
     updated_at = fields.AwareDateTime(required=True)

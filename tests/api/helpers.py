@@ -16,7 +16,7 @@ ERROR_KEYS = {"status", "error", "message"}
 PAGE_KEYS = {"items", "page", "per_page", "total", "pages", "links"}
 LINK_KEYS = {"self", "first", "last", "next", "prev"}
 USER_KEYS = {"id", "username", "created_at"}
-POST_KEYS = {"id", "title", "body", "author", "created_at", "updated_at"}
+POST_KEYS = {"id", "title", "body", "body_html", "author", "created_at", "updated_at"}
 
 
 def assert_json_error(response: TestResponse, status: int) -> dict[str, Any]:

@@ -169,6 +169,21 @@ def test_documented_limits_match_the_validation(document: dict[str, Any]) -> Non
     assert (per_page["schema"]["minimum"], per_page["schema"]["maximum"]) == (1, 100)
 
 
+def test_a_post_documents_its_markdown_body_and_its_read_only_html(
+    document: dict[str, Any],
+) -> None:
+    post = document["components"]["schemas"]["Post"]
+    properties = post["properties"]
+
+    assert {"body", "body_html"} <= set(post["required"])
+    assert properties["body_html"]["type"] == "string"
+    assert properties["body_html"]["readOnly"] is True
+    assert "sanitised" in properties["body_html"]["description"]
+    for schema in ("Post", "PostCreate", "PostUpdate"):
+        body = document["components"]["schemas"][schema]["properties"]["body"]
+        assert "Markdown" in body["description"], schema
+
+
 def test_documented_text_and_email_patterns_are_the_rules_the_api_applies(
     document: dict[str, Any],
 ) -> None:
