@@ -39,15 +39,18 @@ def create_app(config_name: str | None = None) -> Flask:
         converters,
         errors,
         extensions,
+        feeds,
         logs,
         page_cache,
         password_reset_pages,
         post_counts,
         proxies,
+        robots,
         scope_changes,
         security_headers,
         session_cookie,
         site,
+        sitemaps,
         static_urls,
         stored_renderings,
     )
@@ -66,6 +69,9 @@ def create_app(config_name: str | None = None) -> Flask:
     extensions.init_app(app)
     converters.init_app(app)
     site.init_app(app)
+    feeds.init_app(app)
+    sitemaps.init_app(app)
+    robots.init_app(app)
     accounts.init_app(app)
     password_reset_pages.init_app(app)
     account_settings.init_app(app)

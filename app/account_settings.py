@@ -1,9 +1,12 @@
 """The logged-in user's account settings: profile, password, email, sessions, API tokens, deletion.
 
 Every action is a POST form with a CSRF token that answers with a flash message
-and works without JavaScript. Forms that ask for the password count against the
-same limits as log-ins (``password_guesses`` per client, ``login_throttle`` per
-account), so a session left open cannot be used to guess the password.
+and works without JavaScript. Those that end something for good without asking
+for the password (revoking a token, logging out everywhere else) first show a
+page of their own that says what ends, whose button makes the POST. Forms that
+ask for the password count against the same limits as log-ins
+(``password_guesses`` per client, ``login_throttle`` per account), so a session
+left open cannot be used to guess the password.
 
 An email change is confirmed through a link mailed to the new address
 (``/account/email/confirm/<token>``), which needs no log-in: the link proves
@@ -333,11 +336,18 @@ def _without_referrer(response: Response) -> Response:
     return response
 
 
-@bp.post("/sessions")
+@bp.route("/sessions", methods=["GET", "POST"])
 @login_required
 def sessions() -> Response:
-    """Log out everywhere else: other sessions, remember-me cookies and API tokens end."""
+    """Log out everywhere else: other sessions, remember-me cookies and API tokens end.
+
+    GET asks first, on a page that says what ends (the tokens cannot be had
+    back); only the POST from its button does it.
+    """
     user = _me()
+    if request.method == "GET":
+        tokens = db.session.scalars(ApiToken.active_of(user.id)).all()
+        return make_response(render_template("settings/sessions.html", tokens=tokens))
     user.revoke_credentials()
     db.session.commit()
     _log_this_browser_in_again(user)
@@ -367,13 +377,18 @@ def token_create() -> Response:
     return make_response(page, 201, {"Cache-Control": "no-store"})
 
 
-@bp.post("/tokens/<id:token_id>/revoke")
+@bp.route("/tokens/<id:token_id>/revoke", methods=["GET", "POST"])
 @login_required
 def token_revoke(token_id: int) -> Response:
-    """Revoke one of this user's API tokens; another user's is a 404."""
+    """Revoke one of this user's API tokens; another user's is a 404.
+
+    GET shows the token and asks first; only the POST from its button revokes.
+    """
     token = ApiToken.owned_by(_me().id, token_id)
     if token is None:
         abort(404)
+    if request.method == "GET":
+        return make_response(render_template("settings/token_revoke.html", token=token))
     label = token.label
     db.session.delete(token)
     db.session.commit()

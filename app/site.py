@@ -134,11 +134,18 @@ def post_edit(post_id: int) -> Response | str:
     return _post_form_page(form, post)
 
 
-@bp.route("/posts/<id:post_id>/delete", methods=["POST"])
+@bp.route("/posts/<id:post_id>/delete", methods=["GET", "POST"])
 @login_required
-def post_delete(post_id: int) -> Response:
-    """Delete a post (its author only)."""
+def post_delete(post_id: int) -> Response | str:
+    """Delete a post (its author only): GET asks first, only a POST deletes.
+
+    The question is a page of its own, not a script's dialog, so it works
+    without JavaScript under the Content Security Policy, and a link someone
+    follows (or a browser prefetches) never deletes anything.
+    """
     post = _get_own_post(post_id)
+    if request.method == "GET":
+        return render_template("site/post_delete.html", post=post)
     db.session.delete(post)
     db.session.commit()
     flash("The post was deleted.", "info")

@@ -228,7 +228,10 @@ def test_create_and_revoke_a_token_then_delete_the_account(page) -> None:
     page.get_by_role("link", name="Back to account settings").click()
     expect(page.get_by_role("cell", name="Browser token", exact=True)).to_be_visible()
     expect(page.get_by_text(secret)).to_have_count(0)
-    page.get_by_role("button", name="Revoke Browser token").click()
+    # Revoking asks first, on a page of its own.
+    page.get_by_role("link", name="Revoke Browser token").click()
+    expect(page.get_by_role("heading", name="Revoke this API token?")).to_be_visible()
+    page.get_by_role("button", name="Revoke the token").click()
     expect(page.get_by_text("API token “Browser token” revoked.")).to_be_visible()
 
     expect(page.get_by_text("all your posts and API tokens")).to_be_visible()
@@ -245,6 +248,28 @@ def test_create_and_revoke_a_token_then_delete_the_account(page) -> None:
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_text("Invalid username, email or password.")).to_be_visible()
     expect(page.locator(".nav-user")).to_have_count(0)
+
+
+def test_deleting_a_post_asks_first_and_cancel_keeps_it(page) -> None:
+    from playwright.sync_api import expect
+
+    register(page, "careful_user", "a long enough passphrase")
+    page.get_by_role("link", name="New post").click()
+    page.get_by_label("Title").fill("Think twice")
+    page.get_by_label("Text").fill("Asked about before it goes.")
+    page.get_by_role("button", name="Publish").click()
+
+    page.get_by_role("link", name="Delete").click()
+    expect(page.get_by_role("heading", name="Delete this post?")).to_be_visible()
+    expect(page.get_by_text("This cannot be undone.")).to_be_visible()
+    expect(page.get_by_text("Asked about before it goes.")).to_be_visible()
+    page.get_by_role("link", name="Cancel").click()
+    expect(page.get_by_role("heading", name="Think twice")).to_be_visible()
+
+    page.get_by_role("link", name="Delete").click()
+    page.get_by_role("button", name="Delete the post").click()
+    expect(page.get_by_text("The post was deleted.")).to_be_visible()
+    expect(page.get_by_role("link", name="Think twice")).to_have_count(0)
 
 
 def test_forgot_password_request_the_mail_follow_the_link_and_land_logged_in(
@@ -316,6 +341,28 @@ def test_change_the_email_address_through_the_mailed_link(live_server: str, tmp_
         assert response is not None
         assert response.status == 410
         expect(page.get_by_role("heading", name="This link no longer works")).to_be_visible()
+
+
+def test_the_api_docs_show_every_operation_and_try_one_out(page) -> None:
+    """Swagger UI, from the repository, runs under the page's policy and calls the API."""
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    page.get_by_role("link", name="API docs").click()
+    expect(page.get_by_role("heading", name="API documentation")).to_be_visible()
+    document = page.request.get("/api/openapi.json").json()
+    methods = {"get", "post", "put", "patch", "delete"}
+    count = sum(len(methods & set(item)) for item in document["paths"].values())
+    operations = page.locator(".opblock")
+    expect(operations).to_have_count(count)
+
+    listing = page.locator("#operations-posts-listPosts")
+    listing.locator(".opblock-summary-control").click()
+    listing.get_by_role("button", name="Try it out").click()
+    listing.get_by_role("button", name="Execute").click()
+    status = listing.locator(".live-responses-table .response .response-col_status")
+    expect(status).to_have_text("200")
+    expect(listing.locator(".live-responses-table")).to_contain_text('"items"')
 
 
 PREVIEWED_MARKDOWN = (
@@ -433,6 +480,9 @@ def visit_every_page(page, mount: str, username: str = "every_page") -> list[str
     # Offered only where the site sends mail (not under the Apache tests' configuration).
     if page.get_by_role("link", name="Forgot password?").count():
         visit("/auth/forgot-password")
+    visit("/api/docs")
+    # Swagger UI has read the document and drawn the operations before the next page.
+    expect(page.locator(".opblock").first).to_be_visible()
     visit("/auth/register")
     visit(MISSING_PAGE, 404)
 
@@ -445,7 +495,16 @@ def visit_every_page(page, mount: str, username: str = "every_page") -> list[str
     page.get_by_role("button", name="Publish").click()
     expect(page.get_by_role("heading", name="Every page")).to_be_visible()
     post_path = urlsplit(page.url).path.removeprefix(mount)
-    for path in (post_path, f"{post_path}/edit", f"/users/{username}", "/account", "/", "/about"):
+    for path in (
+        post_path,
+        f"{post_path}/edit",
+        f"{post_path}/delete",
+        f"/users/{username}",
+        "/account",
+        "/account/sessions",
+        "/",
+        "/about",
+    ):
         visit(path)
     visit(MISSING_PAGE, 404)
     return visited
@@ -454,7 +513,7 @@ def visit_every_page(page, mount: str, username: str = "every_page") -> list[str
 def test_no_page_breaks_the_content_security_policy(live_server: str) -> None:
     with browser_page(live_server, not_found=(MISSING_PAGE,)) as page:
         visited = visit_every_page(page, mount="")
-    assert len(visited) == 14
+    assert len(visited) == 17
 
 
 def test_a_policy_violation_would_be_caught(live_server: str) -> None:

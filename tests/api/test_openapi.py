@@ -38,6 +38,8 @@ except ImportError:  # pragma: no cover - schemathesis is in requirements-dev.tx
     schemathesis = None
 
 DOCUMENT = "/api/openapi.json"
+# The document's page for people (Swagger UI): about the API, not one of its operations.
+DOCS_PAGE = "/api/docs"
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 ONE_MIB = 1024 * 1024
 
@@ -48,10 +50,10 @@ def openapi_path(rule: str) -> str:
 
 
 def api_routes(app: Flask) -> dict[str, set[str]]:
-    """Every API route of ``app.url_map`` but the document itself: path -> methods."""
+    """Every API route of ``app.url_map`` but the document and its page: path -> methods."""
     routes: dict[str, set[str]] = defaultdict(set)
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/api/") or rule.rule == DOCUMENT:
+        if not rule.rule.startswith("/api/") or rule.rule in (DOCUMENT, DOCS_PAGE):
             continue
         methods = (rule.methods or set()) - {"HEAD", "OPTIONS"}
         routes[openapi_path(rule.rule)] |= {method.lower() for method in methods}
