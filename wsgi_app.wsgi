@@ -9,7 +9,7 @@ Touch this file to reload the app's processes.
 import sys
 
 from app import create_app
-from app.warm_up import warm_up
+from app.warm_up import freeze_start_objects, warm_up
 from config import ConfigError
 
 try:
@@ -19,6 +19,7 @@ try:
     # names its process-group and application-group): build what the first
     # requests would otherwise wait for.
     warm_up(application)
+    freeze_start_objects()
 except ConfigError as error:
     # One readable line in Apache's error log before mod_wsgi's own report.
     print(f"flaskapp: configuration error: {error}", file=sys.stderr, flush=True)

@@ -39,16 +39,20 @@ def create_app(config_name: str | None = None) -> Flask:
         converters,
         errors,
         extensions,
+        feeds,
         logs,
         page_cache,
         password_reset_pages,
         post_counts,
         proxies,
+        robots,
         scope_changes,
         security_headers,
         session_cookie,
         site,
+        sitemaps,
         static_urls,
+        stored_renderings,
     )
 
     app = SiteFlask(
@@ -65,6 +69,9 @@ def create_app(config_name: str | None = None) -> Flask:
     extensions.init_app(app)
     converters.init_app(app)
     site.init_app(app)
+    feeds.init_app(app)
+    sitemaps.init_app(app)
+    robots.init_app(app)
     accounts.init_app(app)
     password_reset_pages.init_app(app)
     account_settings.init_app(app)
@@ -78,4 +85,5 @@ def create_app(config_name: str | None = None) -> Flask:
     cli.init_app(app)
     post_counts.init_app(app)
     scope_changes.init_app(app)
+    stored_renderings.init_app(app)
     return app

@@ -1,9 +1,12 @@
-"""The logged-in user's account settings: password, email, sessions, API tokens, deletion.
+"""The logged-in user's account settings: profile, password, email, sessions, API tokens, deletion.
 
 Every action is a POST form with a CSRF token that answers with a flash message
-and works without JavaScript. Forms that ask for the password count against the
-same limits as log-ins (``password_guesses`` per client, ``login_throttle`` per
-account), so a session left open cannot be used to guess the password.
+and works without JavaScript. Those that end something for good without asking
+for the password (revoking a token, logging out everywhere else) first show a
+page of their own that says what ends, whose button makes the POST. Forms that
+ask for the password count against the same limits as log-ins
+(``password_guesses`` per client, ``login_throttle`` per account), so a session
+left open cannot be used to guess the password.
 
 An email change is confirmed through a link mailed to the new address
 (``/account/email/confirm/<token>``), which needs no log-in: the link proves
@@ -51,7 +54,13 @@ from .account_changes import (
 from .account_links import LINK_PAGE_HEADERS, LinkRefused
 from .deleted_account import log_out_if_gone
 from .extensions import csrf, db
-from .forms import AccountDeletionForm, EmailChangeForm, PasswordChangeForm, TokenForm
+from .forms import (
+    AccountDeletionForm,
+    EmailChangeForm,
+    PasswordChangeForm,
+    ProfileForm,
+    TokenForm,
+)
 from .login_sessions import log_in
 from .models import ApiToken, User
 from .rate_limits import password_guesses
@@ -74,8 +83,12 @@ def _me() -> User:
 
 def _page(status: int = 200, **forms: FlaskForm) -> Response:
     """The settings page, with ``forms`` (as submitted) in place of empty ones."""
-    tokens = db.session.scalars(ApiToken.active_of(_me().id)).all()
+    me = _me()
+    tokens = db.session.scalars(ApiToken.active_of(me.id)).all()
     context: dict[str, Any] = {
+        "profile_form": ProfileForm(
+            formdata=None, data={"display_name": me.display_name, "bio": me.bio}
+        ),
         "password_form": PasswordChangeForm(formdata=None),
         "email_form": EmailChangeForm(formdata=None) if mail_enabled() else None,
         "token_form": TokenForm(formdata=None),
@@ -121,6 +134,21 @@ def _log_this_browser_in_again(user: User) -> None:
 def index() -> Response:
     """The settings page: one section per kind of change."""
     return _page()
+
+
+@bp.post("/profile")
+@login_required
+def profile() -> Response:
+    """Set or clear the display name and the bio; no password needed, as for a post."""
+    form = ProfileForm()
+    if not form.validate_on_submit():
+        return _page(profile_form=form)
+    user = _me()
+    user.display_name = form.display_name.data
+    user.bio = form.bio.data
+    db.session.commit()
+    flash("Your profile is saved.", "success")
+    return redirect(url_for("settings.index"))
 
 
 @bp.post("/password")
@@ -308,11 +336,18 @@ def _without_referrer(response: Response) -> Response:
     return response
 
 
-@bp.post("/sessions")
+@bp.route("/sessions", methods=["GET", "POST"])
 @login_required
 def sessions() -> Response:
-    """Log out everywhere else: other sessions, remember-me cookies and API tokens end."""
+    """Log out everywhere else: other sessions, remember-me cookies and API tokens end.
+
+    GET asks first, on a page that says what ends (the tokens cannot be had
+    back); only the POST from its button does it.
+    """
     user = _me()
+    if request.method == "GET":
+        tokens = db.session.scalars(ApiToken.active_of(user.id)).all()
+        return make_response(render_template("settings/sessions.html", tokens=tokens))
     user.revoke_credentials()
     db.session.commit()
     _log_this_browser_in_again(user)
@@ -342,13 +377,18 @@ def token_create() -> Response:
     return make_response(page, 201, {"Cache-Control": "no-store"})
 
 
-@bp.post("/tokens/<id:token_id>/revoke")
+@bp.route("/tokens/<id:token_id>/revoke", methods=["GET", "POST"])
 @login_required
 def token_revoke(token_id: int) -> Response:
-    """Revoke one of this user's API tokens; another user's is a 404."""
+    """Revoke one of this user's API tokens; another user's is a 404.
+
+    GET shows the token and asks first; only the POST from its button revokes.
+    """
     token = ApiToken.owned_by(_me().id, token_id)
     if token is None:
         abort(404)
+    if request.method == "GET":
+        return make_response(render_template("settings/token_revoke.html", token=token))
     label = token.label
     db.session.delete(token)
     db.session.commit()

@@ -16,7 +16,6 @@ The pieces:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sqlite3
 import threading
@@ -282,12 +281,6 @@ class ResilientSQLAlchemy(SQLAlchemy):
             # The failed close left the session registered; drop it, or the next app
             # context that reuses its id would inherit a broken session.
             self.session.registry.clear()
-
-
-def rollback_quietly(session: Any) -> None:
-    """Roll ``session`` back after a failure; a dead connection may refuse that too."""
-    with contextlib.suppress(SQLAlchemyError):
-        session.rollback()
 
 
 def init_app(app: Flask, db: SQLAlchemy) -> None:

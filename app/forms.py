@@ -6,7 +6,14 @@ from collections.abc import Callable
 from functools import partial
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    PasswordField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from . import validation as rules
@@ -111,7 +118,11 @@ class PostForm(FlaskForm):
             Length(max=rules.BODY_MAX),
             Follows(partial(rules.text_problem, multiline=True)),
         ],
+        description="Markdown: *emphasis*, **strong**, [a link](https://example.org), "
+        "`code`, # heading, - list. HTML is shown as typed.",
     )
+    # The second submit button: shows the post as it would be published, saving nothing.
+    preview = SubmitField("Preview")
 
 
 class NewPasswordForm(FlaskForm):
@@ -141,6 +152,24 @@ class TokenForm(FlaskForm):
             Follows(rules.token_label_problem),
         ],
         description="What the token is for, to recognise it by (e.g. \u201cbackup script\u201d).",
+    )
+
+
+class ProfileForm(FlaskForm):
+    """What a user shows about themselves on their profile; either field may be left empty."""
+
+    display_name = StringField(
+        "Display name",
+        validators=[Length(max=rules.DISPLAY_NAME_MAX), Follows(rules.display_name_problem)],
+        description=f"Shown above your username on your profile; up to "
+        f"{rules.DISPLAY_NAME_MAX} characters. Leave it empty to show only your username.",
+    )
+    bio = TextAreaField(
+        "Bio",
+        validators=[Length(max=rules.BIO_MAX), Follows(rules.bio_problem)],
+        description=f"A few words about you, on your profile; up to {rules.BIO_MAX} "
+        "characters of Markdown: *emphasis*, **strong**, [a link](https://example.org), "
+        "`code`, - list. Headings and tables show as typed.",
     )
 
 

@@ -30,7 +30,7 @@ T = TypeVar("T")
 DEEP_OFFSET = 500
 # Bump when the cached dataclasses change shape: pickles of the old shape are
 # then never read back after a deploy.
-CACHE_FORMAT = 3
+CACHE_FORMAT = 5
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class PostView:
     id: int
     title: str
     body: str
+    body_html: str
+    excerpt: str
     author: AuthorRef
     created_at: datetime
     updated_at: datetime
@@ -53,6 +55,9 @@ class PostView:
 class UserView:
     id: int
     username: str
+    display_name: str | None
+    bio: str | None
+    bio_html: str | None
     created_at: datetime
 
 
@@ -66,10 +71,13 @@ class KeptPage(Generic[T]):
 
 def post_view(post: Post) -> PostView:
     """A detached, cacheable copy of ``post`` and its author's public name."""
+    rendered = post.rendered()
     return PostView(
         id=post.id,
         title=post.title,
         body=post.body,
+        body_html=rendered.html,
+        excerpt=rendered.excerpt,
         author=AuthorRef(id=post.author.id, username=post.author.username),
         created_at=post.created_at,
         updated_at=post.updated_at,
@@ -77,7 +85,15 @@ def post_view(post: Post) -> PostView:
 
 
 def user_view(user: User) -> UserView:
-    return UserView(id=user.id, username=user.username, created_at=user.created_at)
+    """A detached, cacheable copy of ``user``'s public fields (never the email address)."""
+    return UserView(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        bio=user.bio,
+        bio_html=user.bio_html,
+        created_at=user.created_at,
+    )
 
 
 def latest_posts(page: int, per_page: int) -> Page[PostView]:

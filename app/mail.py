@@ -40,6 +40,8 @@ from flask import current_app, render_template
 
 from config import single_address
 
+from .public_urls import PublicUrlMissing, absolute_url
+
 logger = logging.getLogger(__name__)
 
 # What a page says when send() returned False: the message is not lost in a
@@ -135,13 +137,11 @@ def external_url(endpoint: str, **values: Any) -> str:
     root alike: PUBLIC_URL carries the prefix the app is mounted under.
     ``_anchor`` adds a fragment, as with ``url_for``.
     """
-    base = (current_app.config.get("PUBLIC_URL") or "").rstrip("/")
-    if not base:
-        raise MailError("PUBLIC_URL is not set, so a mail cannot link to the site")
     anchor = values.pop("_anchor", None)
-    current_app.inject_url_defaults(endpoint, values)
-    adapter = current_app.url_map.bind("localhost", script_name="/")
-    url = base + adapter.build(endpoint, values)
+    try:
+        url = absolute_url(endpoint, **values)
+    except PublicUrlMissing:
+        raise MailError("PUBLIC_URL is not set, so a mail cannot link to the site") from None
     if anchor is not None:
         url += "#" + quote(str(anchor), safe="")
     return url

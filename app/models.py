@@ -11,20 +11,33 @@ from typing import TYPE_CHECKING, Any
 from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import DateTime, ForeignKey, Index, String, Text, delete, or_, select, update
+from sqlalchemy.dialects.mysql import MEDIUMTEXT
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Mapped, contains_eager, joinedload, mapped_column, relationship
+from sqlalchemy.engine.default import DefaultExecutionContext
+from sqlalchemy.orm import (
+    Mapped,
+    contains_eager,
+    joinedload,
+    mapped_column,
+    relationship,
+    validates,
+)
 from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import search_schema
+from . import bio_rendering, post_rendering, search_schema
 from .extensions import db
 from .validation import (
+    BIO_MAX,
     DEFAULT_TOKEN_LABEL,
+    DISPLAY_NAME_MAX,
     EMAIL_MAX,
     TITLE_MAX,
     TOKEN_LABEL_MAX,
     USERNAME_MAX,
+    normalize_bio,
+    normalize_display_name,
     normalize_email,
     normalize_username,
 )
@@ -33,6 +46,14 @@ if TYPE_CHECKING:
     from .extensions import Base as Model
 else:
     Model = db.Model
+
+# A post's HTML can be several times longer than its text (every bare URL
+# becomes a link with its rel attribute, every "<" an "&lt;"): more than
+# MariaDB's TEXT holds (64 KiB) for a long body. MEDIUMTEXT holds 16 MiB.
+LONG_TEXT = Text().with_variant(MEDIUMTEXT(), "mysql")
+
+# How long after publishing a post's change time may be without it being an edit (Post.edited_at).
+EDIT_GRACE = timedelta(seconds=1)
 
 # The largest id a row can have (INT on MariaDB). Larger ids in URLs are answered
 # with 404 up front: SQLite raises OverflowError past 64 bits instead of finding nothing.
@@ -46,6 +67,11 @@ def utcnow() -> datetime:
     back exactly as it was written, on every database.
     """
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def _created_at_of_row(context: DefaultExecutionContext) -> Any:
+    """The row's own ``created_at``: a new row was last changed when it was created."""
+    return context.get_current_parameters()["created_at"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -131,6 +157,12 @@ class User(UserMixin, Model):
     # How many posts the user has, kept by app/post_counts.py in the transaction
     # that adds or deletes one: lists read it instead of counting every post.
     post_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The profile, as its owner wrote it; None when they left it empty. The bio
+    # is Markdown, stored with its rendering (app/bio_rendering.py) as a post's
+    # body is, so showing a profile parses nothing.
+    display_name: Mapped[str | None] = mapped_column(String(DISPLAY_NAME_MAX))
+    bio: Mapped[str | None] = mapped_column(String(BIO_MAX))
+    stored_bio_html: Mapped[str | None] = mapped_column("bio_html", Text)
 
     posts: Mapped[list[Post]] = relationship(
         back_populates="author", cascade="all, delete-orphan", passive_deletes=True
@@ -158,6 +190,26 @@ class User(UserMixin, Model):
     def set_username(self, username: str) -> None:
         self.username = username.strip()
         self.username_key = normalize_username(username)
+
+    @validates("display_name")
+    def _trim_display_name(self, key: str, display_name: str | None) -> str | None:
+        return normalize_display_name(display_name)
+
+    @validates("bio")
+    def _render_bio(self, key: str, bio: str | None) -> str | None:
+        bio = normalize_bio(bio)
+        self.stored_bio_html = None if bio is None else bio_rendering.render(bio)
+        return bio
+
+    @property
+    def bio_html(self) -> str | None:
+        """The bio as sanitised HTML, safe to put in a page as it is; None without a bio."""
+        if self.bio is None:
+            return None
+        # A bio written by plain SQL has no rendering until ``flask posts render``.
+        if self.stored_bio_html is None:
+            return bio_rendering.render(self.bio)
+        return self.stored_bio_html
 
     def set_password(self, password: str) -> None:
         """Hash and store ``password``; every session and API token issued so far ends."""
@@ -230,15 +282,63 @@ class Post(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
+    # Markdown (CommonMark), as its author wrote it.
     body: Mapped[str] = mapped_column(Text)
+    # The body rendered (app/post_rendering.py): sanitised HTML, and the plain
+    # text lists show. Set whenever the body is, so no read parses Markdown.
+    # NULL in rows written without them (before their migration, or by a node
+    # still running older code during a deploy) until ``flask posts render``;
+    # ``body_html`` and ``excerpt`` render such rows when read.
+    stored_html: Mapped[str | None] = mapped_column("body_html", LONG_TEXT)
+    stored_excerpt: Mapped[str | None] = mapped_column(
+        "excerpt", String(post_rendering.EXCERPT_MAX)
+    )
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # The same instant as created_at when the post is written, not a second
+    # reading of the clock, which may fall in the next second.
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=_created_at_of_row, onupdate=utcnow
+    )
 
     author: Mapped[User] = relationship(back_populates="posts")
 
     def __repr__(self) -> str:
         return f"<Post {self.id} {self.title!r}>"
+
+    @validates("body")
+    def _render_body(self, key: str, body: str) -> str:
+        rendered = post_rendering.render(body)
+        self.stored_html = rendered.html
+        self.stored_excerpt = rendered.excerpt
+        return body
+
+    def rendered(self) -> post_rendering.RenderedPost:
+        """The body's HTML and excerpt: as stored, or rendered now for a row without them."""
+        if self.stored_html is None or self.stored_excerpt is None:
+            return post_rendering.render(self.body)
+        return post_rendering.RenderedPost(html=self.stored_html, excerpt=self.stored_excerpt)
+
+    @property
+    def body_html(self) -> str:
+        """The body as sanitised HTML, safe to put in a page as it is."""
+        return self.rendered().html
+
+    @property
+    def excerpt(self) -> str:
+        """The start of the body as plain text, for lists."""
+        return self.rendered().excerpt
+
+    @property
+    def edited_at(self) -> datetime | None:
+        """When the post was last changed after it was published; None if it never was.
+
+        More than EDIT_GRACE after publishing: posts written before updated_at
+        took created_at's value read the clock twice, a second apart at times.
+        """
+        if self.updated_at - self.created_at > EDIT_GRACE:
+            return self.updated_at
+        return None
 
     @classmethod
     def with_author(cls, post_id: int) -> Post | None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app, g, request, request_finished, session
@@ -38,9 +39,11 @@ from .extensions import cache
 from .security_headers import LOGGED_IN_SESSION_KEY, is_private
 from .validation import USERNAME_MAX, normalize_username
 
-# Bump when CachedResponse changes shape, or what every page shows around its
-# content (3: the header's search form), so no page kept before a deploy is served after it.
-CACHE_FORMAT = 3
+# Bump when CachedResponse changes shape, or when a deploy changes what kept
+# pages show without a write to their scopes (posts shown as Markdown: 3;
+# Last-Modified kept with feeds, and numbered pagination: 4; profiles' display
+# name and bio, and the time of a post's edit: 5; the header's search form: 6).
+CACHE_FORMAT = 6
 ViewArgs = Mapping[str, Any]
 
 
@@ -73,6 +76,14 @@ CACHEABLE: dict[str, Cacheable] = {
     "site.post_detail": Cacheable(
         frozenset(), lambda args: [cache_scopes.post_scope(args["post_id"])]
     ),
+    # Kept under what their pages show: all posts, or the profile of the name in the URL.
+    "feeds.site_feed": Cacheable(frozenset(), lambda _: [cache_scopes.POSTS]),
+    "feeds.user_feed": Cacheable(frozenset(), _profile_scopes),
+    # Each under what its addresses and dates come from (app/sitemaps.py).
+    "sitemaps.index": Cacheable(frozenset(), lambda _: [cache_scopes.POSTS, cache_scopes.USERS]),
+    "sitemaps.pages": Cacheable(frozenset(), lambda _: [cache_scopes.POSTS]),
+    "sitemaps.users": Cacheable(frozenset(), lambda _: [cache_scopes.USERS]),
+    "sitemaps.posts": Cacheable(frozenset(), lambda _: [cache_scopes.POSTS]),
     "api.list_posts": Cacheable(_PAGING, lambda _: [cache_scopes.POSTS]),
     "api.get_post": Cacheable(frozenset(), lambda args: [cache_scopes.post_scope(args["post_id"])]),
     "api.list_users": Cacheable(_PAGING, lambda _: [cache_scopes.USERS]),
@@ -95,6 +106,8 @@ class CachedResponse:
     content_type: str
     etag: str
     generations: cache_scopes.Generations
+    # Served again as Last-Modified, for the views that date what they show (feeds).
+    last_modified: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -143,8 +156,22 @@ def serve_from_cache() -> Response | None:
         g.page_to_keep = (where.key, generations)
         return None
     response = Response(kept.body, content_type=kept.content_type)
+    response.last_modified = kept.last_modified
     _tag(response, kept.etag)
     response.make_conditional(request)
+    return response
+
+
+def answer_conditionally(response: Response) -> Response:
+    """Tag ``response`` with its body's ETag, and answer 304 to a request that holds it.
+
+    For views whose every response may be revalidated, whoever asks (feeds).
+    The tag is the one the page cache gives; a response it is about to keep
+    is answered conditionally once kept (a 304 now would leave no body to keep).
+    """
+    response.set_etag(etag_of(response.get_data()), weak=True)
+    if "page_to_keep" not in g:
+        response.make_conditional(request)
     return response
 
 
@@ -156,7 +183,9 @@ def _keep_and_tag(sender: Flask, response: Response, **_: Any) -> None:
         return
     key, generations = to_keep
     body = response.get_data()
-    kept = CachedResponse(body, response.content_type or "", _etag_of(body), generations)
+    kept = CachedResponse(
+        body, response.content_type or "", etag_of(body), generations, response.last_modified
+    )
     cache.set(key, kept)
     _tag(response, kept.etag)
     response.make_conditional(request)
@@ -168,5 +197,6 @@ def _tag(response: Response, etag: str) -> None:
     response.vary.add("Cookie")
 
 
-def _etag_of(body: bytes) -> str:
+def etag_of(body: bytes) -> str:
+    """The ETag of a response whose body is ``body``."""
     return hashlib.blake2b(body, digest_size=16).hexdigest()

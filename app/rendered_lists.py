@@ -26,8 +26,9 @@ from .extensions import cache
 from .page import Page
 
 # Bump when RenderedList or the list's markup changes shape: entries of the old
-# shape are then never read back after a deploy.
-CACHE_FORMAT = 1
+# shape are then never read back after a deploy (Markdown excerpts: 2;
+# numbered pagination: 3).
+CACHE_FORMAT = 3
 _TEMPLATE = "_post_list_section.html"
 
 

@@ -16,7 +16,9 @@ import time
 from typing import Any
 
 from flask import Flask, current_app, has_app_context
-from flask_limiter import Limiter
+from flask.globals import request_ctx
+from flask.wrappers import Response
+from flask_limiter import Limiter, RequestLimit
 
 from .redis_waits import note_wait_on_redis, waited_on_redis
 
@@ -29,8 +31,9 @@ class ResilientLimiter(Limiter):
     It relies on private parts of Flask-Limiter 4: the ``_storage_dead`` flag
     and the ``__should_check_backend`` hook, which Flask-Limiter consults only
     while that flag is set (tests/test_redis_outage.py fails if an upgrade
-    changes either); and the before-request ``_check_request_limit`` with the
-    limit manager's lists of limits that apply to every route
+    changes either); the before-request ``_check_request_limit`` with the
+    limit manager's lists of limits that apply to every route, and the
+    per-request context its after-request and teardown hooks read
     (tests/test_rate_limit_scope.py fails if those change).
     """
 
@@ -130,6 +133,24 @@ class ResilientLimiter(Limiter):
             or self._in_memory_fallback
         )
 
+    # Flask-Limiter's after-request hook (rate-limit headers, conditional
+    # deductions) and its teardown each build, then clear, a per-request
+    # context, about 5 µs per request together. Only a limit check puts
+    # anything in it, so a request that checked none skips both.
+
+    @property
+    def current_limit(self) -> RequestLimit | None:
+        """The most relevant limit checked in this request; None when none was."""
+        return super().current_limit if _limits_checked() else None
+
+    def _Limiter__check_conditional_deductions(self, response: Response) -> None:
+        if _limits_checked():
+            super()._Limiter__check_conditional_deductions(response)  # type: ignore[misc]
+
+    def _Limiter__release_context(self, _: BaseException | None = None) -> None:
+        if _limits_checked():
+            super()._Limiter__release_context(_)  # type: ignore[misc]
+
     def _Limiter__should_check_backend(self) -> bool:
         if waited_on_redis():
             return False
@@ -140,6 +161,12 @@ class ResilientLimiter(Limiter):
             self._next_probe = now + _retry_interval()
         note_wait_on_redis()
         return True
+
+
+def _limits_checked() -> bool:
+    """Has this request checked a limit (and so has Flask-Limiter's context)?"""
+    context = request_ctx._get_current_object()  # type: ignore[attr-defined]
+    return "_limiter_request_context" in vars(context)
 
 
 def _retry_interval() -> float:

@@ -5,6 +5,10 @@ What each write changes (``app/cache_scopes.py`` names the scopes):
 - a post created, edited or deleted: the list of all posts, its author's
   profile and posts (by id and by name) and the post itself;
 - a user created: the list of users, and that user by id and by name;
+- a user's display name or bio changed: the list of users, and that user by
+  id and by name. Both show only on the profile page and in the API's
+  representations of the user; lists of posts and post pages name authors by
+  their username alone, so no other entry holds them;
 - a user renamed or deleted: the epoch, so everything. Authors' names appear
   in every list and on every post page, and both events are rare.
 
@@ -31,6 +35,8 @@ from . import cache_scopes
 from .models import Post, User
 
 _PENDING = "changed_cache_scopes"
+# What a user writes about themselves; the stored rendering follows the bio.
+PROFILE_FIELDS = ("display_name", "bio")
 
 
 def _post_scopes(session: Session, post_id: int | None, user_id: int | None) -> set[str]:
@@ -48,17 +54,22 @@ def _post_scopes(session: Session, post_id: int | None, user_id: int | None) -> 
     return scopes
 
 
+def _user_scopes(user: User) -> set[str]:
+    """The scopes that show ``user`` but not their posts: the users list and their profile."""
+    return {
+        cache_scopes.USERS,
+        cache_scopes.user_scope(user.id),
+        cache_scopes.username_scope(user.username_key),
+    }
+
+
 def _changed_scopes(session: Session) -> set[str]:
     scopes: set[str] = set()
     for obj in session.new:
         if isinstance(obj, Post):
             scopes |= _post_scopes(session, obj.id, obj.user_id)
         elif isinstance(obj, User):
-            scopes |= {
-                cache_scopes.USERS,
-                cache_scopes.user_scope(obj.id),
-                cache_scopes.username_scope(obj.username_key),
-            }
+            scopes |= _user_scopes(obj)
     for obj in session.deleted:
         if isinstance(obj, Post):
             # Only what was loaded: the row is gone, so an attribute that was
@@ -75,6 +86,8 @@ def _changed_scopes(session: Session) -> set[str]:
             scopes |= {cache_scopes.EPOCH} if moved else _post_scopes(session, obj.id, obj.user_id)
         elif isinstance(obj, User) and _changed(obj, "username"):
             scopes.add(cache_scopes.EPOCH)
+        elif isinstance(obj, User) and any(_changed(obj, name) for name in PROFILE_FIELDS):
+            scopes |= _user_scopes(obj)
     return scopes
 
 

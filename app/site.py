@@ -14,10 +14,11 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from . import rendered_lists
+from . import post_rendering, rendered_lists
 from .extensions import db
 from .forms import PostForm
 from .models import Post, User
@@ -126,40 +127,62 @@ def post_detail(post_id: int) -> str:
     return render_template("site/post.html", post=post, can_edit=post.is_editable_by(current_user))
 
 
+def _preview(form: PostForm) -> Markup | None:
+    """The body as it would be published, when the form was sent with its Preview button.
+
+    Call after the form was validated: a body that breaks the rules is not shown.
+    """
+    if not (form.is_submitted() and form.preview.data) or form.body.errors:
+        return None
+    # Sanitised: safe to show as it is.
+    return Markup(post_rendering.render(form.body.data or "").html)
+
+
+def _post_form_page(form: PostForm, post: Post | None) -> str:
+    return render_template("site/post_form.html", form=form, post=post, preview=_preview(form))
+
+
 @bp.route("/posts/new", methods=["GET", "POST"])
 @login_required
 def post_create() -> Response | str:
-    """Write a new post."""
+    """Write a new post, or preview it (the form again, with the post shown, nothing saved)."""
     form = PostForm()
-    if form.validate_on_submit():
+    if form.validate_on_submit() and not form.preview.data:
         post = Post(title=form.title.data or "", body=form.body.data or "", author=current_user)
         db.session.add(post)
         db.session.commit()
         flash("Your post is published.", "success")
         return redirect(url_for("site.post_detail", post_id=post.id))
-    return render_template("site/post_form.html", form=form, post=None)
+    return _post_form_page(form, None)
 
 
 @bp.route("/posts/<id:post_id>/edit", methods=["GET", "POST"])
 @login_required
 def post_edit(post_id: int) -> Response | str:
-    """Change a post's title or text (its author only)."""
+    """Change a post's title or text (its author only), or preview the change."""
     post = _get_own_post(post_id)
     form = PostForm(obj=post)
-    if form.validate_on_submit():
+    if form.validate_on_submit() and not form.preview.data:
         post.title = form.title.data or ""
         post.body = form.body.data or ""
         db.session.commit()
         flash("Your changes are saved.", "success")
         return redirect(url_for("site.post_detail", post_id=post.id))
-    return render_template("site/post_form.html", form=form, post=post)
+    return _post_form_page(form, post)
 
 
-@bp.route("/posts/<id:post_id>/delete", methods=["POST"])
+@bp.route("/posts/<id:post_id>/delete", methods=["GET", "POST"])
 @login_required
-def post_delete(post_id: int) -> Response:
-    """Delete a post (its author only)."""
+def post_delete(post_id: int) -> Response | str:
+    """Delete a post (its author only): GET asks first, only a POST deletes.
+
+    The question is a page of its own, not a script's dialog, so it works
+    without JavaScript under the Content Security Policy, and a link someone
+    follows (or a browser prefetches) never deletes anything.
+    """
     post = _get_own_post(post_id)
+    if request.method == "GET":
+        return render_template("site/post_delete.html", post=post)
     db.session.delete(post)
     db.session.commit()
     flash("The post was deleted.", "info")

@@ -24,6 +24,9 @@ BODY_MAX = 10_000
 # An API token's label: a short, single-line name its owner recognises it by.
 TOKEN_LABEL_MAX = 64
 DEFAULT_TOKEN_LABEL = "API token"
+# A profile's display name (one line) and bio (Markdown); either may be empty.
+DISPLAY_NAME_MAX = 50
+BIO_MAX = 500
 
 
 def is_valid_username(username: str) -> bool:
@@ -111,18 +114,66 @@ def text_problem(value: str, multiline: bool) -> str | None:
     Control characters are refused rather than stripped: the person sees what was
     wrong and nothing they wrote is silently changed.
     """
-    found = re.search(f"[{_forbidden(multiline)}]", value)
-    if found:
-        char = found.group()
-        if char in "\t\n\r":
-            return "Must be a single line, without tabs or line breaks."
-        return (
-            f"Contains an invisible control character (U+{ord(char):04X}) at position "
-            f"{found.start() + 1}; remove it."
-        )
-    if re.fullmatch(f"[{BLANK_CHARACTERS}]*", value):
+    problem = optional_text_problem(value, multiline)
+    if problem is None and is_blank(value):
         return "Must not be blank."
-    return None
+    return problem
+
+
+def optional_text_pattern(multiline: bool) -> str:
+    """The rule ``optional_text_problem`` applies, as an anchored pattern for the document."""
+    return f"^[^{_forbidden(multiline)}]*$"
+
+
+def optional_text_problem(value: str, multiline: bool) -> str | None:
+    """Why ``value`` cannot be text that may be left empty (a display name, a bio), or None.
+
+    The text rule without its "not blank": blank text stands for none.
+    """
+    found = re.search(f"[{_forbidden(multiline)}]", value)
+    if found is None:
+        return None
+    char = found.group()
+    if char in "\t\n\r":
+        return "Must be a single line, without tabs or line breaks."
+    return (
+        f"Contains an invisible control character (U+{ord(char):04X}) at position "
+        f"{found.start() + 1}; remove it."
+    )
+
+
+def is_blank(value: str) -> bool:
+    """Does ``value`` show nothing on a page (empty, whitespace or zero-width characters)?"""
+    return re.fullmatch(f"[{BLANK_CHARACTERS}]*", value) is not None
+
+
+def display_name_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a display name, or None: one line, no control characters."""
+    return optional_text_problem(value, multiline=False)
+
+
+def bio_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a bio, or None: lines of text, no control characters."""
+    return optional_text_problem(value, multiline=True)
+
+
+def normalize_display_name(value: str | None) -> str | None:
+    """The stored form of a display name: trimmed of what shows nothing; None when blank.
+
+    Zero-width characters count as blank too, so a name that shows nothing on
+    the page is no name rather than an empty heading.
+    """
+    if value is None:
+        return None
+    trimmed = re.sub(f"^[{BLANK_CHARACTERS}]+|[{BLANK_CHARACTERS}]+$", "", value)
+    return trimmed or None
+
+
+def normalize_bio(value: str | None) -> str | None:
+    """The stored form of a bio: as typed, but None when blank (Markdown ignores the rest)."""
+    if value is None or is_blank(value):
+        return None
+    return value
 
 
 def token_label_problem(value: str) -> str | None:

@@ -10,6 +10,8 @@ must not hold up the start.
 
 from __future__ import annotations
 
+import gc
+
 from flask import Flask
 from sqlalchemy.orm import configure_mappers
 
@@ -42,3 +44,17 @@ def warm_up(app: Flask) -> None:
         described = operations.operation_of(view)
         if described is not None:
             described.prepare_schemas()
+
+
+def freeze_start_objects() -> None:
+    """Take what the process built at start out of the cyclic garbage collector's sight.
+
+    The app, its modules and their caches (some 90,000 objects) live as long
+    as the process, yet every full collection walks them, and so does Python's
+    shutdown when mod_wsgi stops a daemon: 180-350 ms, which a request waiting
+    for the restarted process after ``touch wsgi_app.wsgi`` pays. Frozen
+    (``gc.freeze()``), the stop takes 12-25 ms. Reference counting still frees
+    any of them that is dropped. Only at the end of a server process's start:
+    a test process would keep whatever garbage cycles it holds then forever.
+    """
+    gc.freeze()

@@ -19,6 +19,7 @@ import redis
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
+from app import post_rendering
 from app.cli import WORDS
 from app.models import Post, User
 from app.post_counts import recount_statement
@@ -109,9 +110,14 @@ def _rows(user_ids: list[int], count: int) -> Iterator[dict[str, object]]:
     for number in range(count):
         # A minute apart, the last one newest, spread over the users in turn.
         created = newest - timedelta(minutes=count - number)
+        body = _text(chooser, 60)
+        # Stored rendered, as the ORM writes posts: rows without it are rendered on each read.
+        rendered = post_rendering.render(body)
         yield {
             "title": f"Post #{number + 1}: {_text(chooser, 3)}",
-            "body": _text(chooser, 60),
+            "body": body,
+            "body_html": rendered.html,
+            "excerpt": rendered.excerpt,
             "user_id": user_ids[number % len(user_ids)],
             "created_at": created,
             "updated_at": created,

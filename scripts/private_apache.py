@@ -332,6 +332,8 @@ class PrivateApache:
             DRAIN_FILE=str(self.root / "data" / "drain"),
             # Without a mail server the account features that need one stay off.
             MAIL_ENABLED="false",
+            # Links in mail, feeds and the sitemap point here, whatever Host a request names.
+            PUBLIC_URL=self.base_url,
         )
         if self.mail_port is not None:
             env.update(
@@ -340,8 +342,6 @@ class PrivateApache:
                 MAIL_PORT=str(self.mail_port),
                 MAIL_USE_TLS="false",
                 MAIL_DEFAULT_SENDER="Flask Site <noreply@localhost>",
-                # Links in mail point here, whatever Host a request names.
-                PUBLIC_URL=self.base_url,
             )
         if "REDIS_URL" not in self.environment:
             # Set on purpose, as a deployment without Redis must (production

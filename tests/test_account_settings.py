@@ -77,9 +77,16 @@ def test_the_settings_page_has_every_section_and_says_what_deletion_removes(
     page = text(response)
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "private, no-store"
-    for heading in ("Change password", "Sessions and devices", "API tokens", "Delete account"):
+    for heading in (
+        "Profile",
+        "Change password",
+        "Sessions and devices",
+        "API tokens",
+        "Delete account",
+    ):
         assert f">{heading}</h2>" in page
     assert "all your posts and API tokens" in page
+    assert "That is 0 posts and 0 API tokens." in " ".join(page.split())
     assert "Your API tokens are revoked too" in page
     assert 'href="/account"' in text(site.client.get("/"))
     # Every form that posts sends a CSRF token, and none needs a script. The
@@ -90,7 +97,7 @@ def test_the_settings_page_has_every_section_and_says_what_deletion_removes(
 
 
 @pytest.mark.parametrize(
-    "action", ["password", "email", "sessions", "tokens", "tokens/1/revoke", "delete"]
+    "action", ["profile", "password", "email", "sessions", "tokens", "tokens/1/revoke", "delete"]
 )
 def test_every_settings_form_needs_its_csrf_token(
     app: Flask, site: SiteSession, user: User, action: str
@@ -106,6 +113,8 @@ def test_every_settings_form_needs_its_csrf_token(
         "username": "alice",
         "email_current_password": PASSWORD,
         "new_email": "alice.new@example.org",
+        "display_name": "Mallory",
+        "bio": "Forged.",
     }
 
     response = site.client.post(f"/account/{action}", data=data)
@@ -115,6 +124,7 @@ def test_every_settings_form_needs_its_csrf_token(
     assert is_logged_in(site.client)
     assert site.client.get("/api/me", headers=bearer(token)).status_code == 200
     assert users() == 1
+    assert db.session.scalars(select(User.display_name)).one() is None
     assert SiteSession(app.test_client()).login("alice", PASSWORD).status_code == 302
 
 
@@ -244,6 +254,32 @@ def test_log_out_everywhere_else_keeps_only_this_browser(
     assert SiteSession(app.test_client()).login("alice", PASSWORD).status_code == 302
 
 
+def test_log_out_everywhere_else_asks_first_and_says_what_ends(
+    app: Flask, client: FlaskClient, user: User
+) -> None:
+    here = logged_in_browser(app)
+    other = logged_in_browser(app, address="198.51.100.5")
+    token = get_token(client, "alice")
+    settings = text(here.client.get("/account"))
+    assert 'href="/account/sessions"' in settings
+
+    response = here.client.get("/account/sessions")
+
+    page = text(response)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "private, no-store"
+    assert '<h1 id="confirm-heading">Log out everywhere else?</h1>' in page
+    assert "your 1 API token (&ldquo;API token&rdquo;)" in " ".join(page.split())
+    assert "This cannot be undone." in page
+    form = re.search(r'method="post" action="/account/sessions">(.*?)</form>', page, re.S)
+    assert form
+    assert 'name="csrf_token"' in form.group(1)
+    assert '<a class="button button-secondary" href="/account">Cancel</a>' in page
+    # Asking ended nothing.
+    assert is_logged_in(other.client)
+    assert client.get("/api/me", headers=bearer(token)).status_code == 200
+
+
 # --- API tokens ---------------------------------------------------------------------------------
 
 
@@ -297,6 +333,46 @@ def test_a_token_revoked_on_the_page_stops_working_and_others_stay(
     assert "revoked" in " ".join(flashes(text(site.client.get("/account"))))
     assert_json_error(site.client.get("/api/me", headers=bearer(revoked)), 401)
     assert site.client.get("/api/me", headers=bearer(kept)).status_code == 200
+
+
+def test_revoking_a_token_asks_first_on_a_page_showing_the_token(
+    site: SiteSession, user: User
+) -> None:
+    site.login()
+    post_settings(site, "tokens", {"label": "Backup <script>"})
+    fresh()
+    token = db.session.scalars(select(ApiToken)).one()
+    settings = text(site.client.get("/account"))
+    assert f'href="/account/tokens/{token.id}/revoke"' in settings
+
+    response = site.client.get(f"/account/tokens/{token.id}/revoke")
+
+    page = text(response)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "private, no-store"
+    assert '<h1 id="confirm-heading">Revoke this API token?</h1>' in page
+    assert "<dd>Backup &lt;script&gt;</dd>" in page
+    assert f"<code>{token.prefix}&hellip;</code>" in page
+    assert "This cannot be undone:" in page
+    action = f'method="post" action="/account/tokens/{token.id}/revoke">'
+    form = re.search(f"{re.escape(action)}(.*?)</form>", page, re.S)
+    assert form
+    assert 'name="csrf_token"' in form.group(1)
+    assert '<a class="button button-secondary" href="/account">Cancel</a>' in page
+    fresh()
+    assert db.session.scalars(select(ApiToken.id)).all() == [token.id]
+
+
+def test_nobody_is_asked_to_revoke_someone_elses_token(
+    app: Flask, site: SiteSession, user: User
+) -> None:
+    make_user("bob")
+    get_token(app.test_client(), "bob")
+    fresh()
+    bobs_id = db.session.scalar(select(ApiToken.id))
+    site.login()
+
+    assert site.client.get(f"/account/tokens/{bobs_id}/revoke").status_code == 404
 
 
 def test_someone_elses_token_cannot_be_revoked_from_the_page(

@@ -228,7 +228,10 @@ def test_create_and_revoke_a_token_then_delete_the_account(page) -> None:
     page.get_by_role("link", name="Back to account settings").click()
     expect(page.get_by_role("cell", name="Browser token", exact=True)).to_be_visible()
     expect(page.get_by_text(secret)).to_have_count(0)
-    page.get_by_role("button", name="Revoke Browser token").click()
+    # Revoking asks first, on a page of its own.
+    page.get_by_role("link", name="Revoke Browser token").click()
+    expect(page.get_by_role("heading", name="Revoke this API token?")).to_be_visible()
+    page.get_by_role("button", name="Revoke the token").click()
     expect(page.get_by_text("API token “Browser token” revoked.")).to_be_visible()
 
     expect(page.get_by_text("all your posts and API tokens")).to_be_visible()
@@ -245,6 +248,28 @@ def test_create_and_revoke_a_token_then_delete_the_account(page) -> None:
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_text("Invalid username, email or password.")).to_be_visible()
     expect(page.locator(".nav-user")).to_have_count(0)
+
+
+def test_deleting_a_post_asks_first_and_cancel_keeps_it(page) -> None:
+    from playwright.sync_api import expect
+
+    register(page, "careful_user", "a long enough passphrase")
+    page.get_by_role("link", name="New post").click()
+    page.get_by_label("Title").fill("Think twice")
+    page.get_by_label("Text").fill("Asked about before it goes.")
+    page.get_by_role("button", name="Publish").click()
+
+    page.get_by_role("link", name="Delete").click()
+    expect(page.get_by_role("heading", name="Delete this post?")).to_be_visible()
+    expect(page.get_by_text("This cannot be undone.")).to_be_visible()
+    expect(page.get_by_text("Asked about before it goes.")).to_be_visible()
+    page.get_by_role("link", name="Cancel").click()
+    expect(page.get_by_role("heading", name="Think twice")).to_be_visible()
+
+    page.get_by_role("link", name="Delete").click()
+    page.get_by_role("button", name="Delete the post").click()
+    expect(page.get_by_text("The post was deleted.")).to_be_visible()
+    expect(page.get_by_role("link", name="Think twice")).to_have_count(0)
 
 
 def test_forgot_password_request_the_mail_follow_the_link_and_land_logged_in(
@@ -350,6 +375,110 @@ def test_find_a_post_through_the_search_box_and_open_it(page) -> None:
     expect(page.get_by_role("heading", name="Lantern repair")).to_be_visible()
 
 
+def test_the_api_docs_show_every_operation_and_try_one_out(page) -> None:
+    """Swagger UI, from the repository, runs under the page's policy and calls the API."""
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    page.get_by_role("link", name="API docs").click()
+    expect(page.get_by_role("heading", name="API documentation")).to_be_visible()
+    document = page.request.get("/api/openapi.json").json()
+    methods = {"get", "post", "put", "patch", "delete"}
+    count = sum(len(methods & set(item)) for item in document["paths"].values())
+    operations = page.locator(".opblock")
+    expect(operations).to_have_count(count)
+
+    listing = page.locator("#operations-posts-listPosts")
+    listing.locator(".opblock-summary-control").click()
+    listing.get_by_role("button", name="Try it out").click()
+    listing.get_by_role("button", name="Execute").click()
+    status = listing.locator(".live-responses-table .response .response-col_status")
+    expect(status).to_have_text("200")
+    expect(listing.locator(".live-responses-table")).to_contain_text('"items"')
+
+
+PREVIEWED_MARKDOWN = (
+    "# Section\n\n"
+    "Some **bold** text, a [link](https://example.org) and "
+    "![a picture](https://example.org/picture.png).\n\n"
+    "```\n" + "long_line_of_code() " * 12 + "\n```\n\n"
+    "| left | right |\n|:--|--:|\n| " + "wide " * 20 + "| 2 |\n"
+)
+
+
+def test_preview_shows_the_rendered_post_without_saving_it(page) -> None:
+    """Preview is a second submit button: no script, nothing saved, the form kept as typed."""
+    from playwright.sync_api import expect
+
+    register(page, "previewer", "a long enough passphrase")
+    page.get_by_role("link", name="New post").click()
+    page.get_by_label("Title").fill("Previewed")
+    page.get_by_label("Text").fill(PREVIEWED_MARKDOWN)
+    page.get_by_role("button", name="Preview").click()
+
+    preview = page.locator(".post-preview")
+    expect(preview.get_by_role("heading", name="Section", level=2)).to_be_visible()
+    expect(preview.locator("strong")).to_have_text("bold")
+    expect(preview.get_by_role("link", name="link", exact=True)).to_have_attribute(
+        "rel", "nofollow ugc noopener"
+    )
+    expect(preview.locator("a.image-link")).to_have_text("a picture")
+    expect(page.get_by_label("Title")).to_have_value("Previewed")
+    expect(page.get_by_label("Text")).to_have_value(PREVIEWED_MARKDOWN)
+    # Nothing saved, as another tab shows.
+    profile = page.context.new_page()
+    profile.goto("/users/previewer")
+    expect(profile.get_by_text("No posts yet.")).to_be_visible()
+    profile.close()
+
+    page.get_by_role("button", name="Publish").click()
+    expect(page.get_by_role("heading", name="Previewed", level=1)).to_be_visible()
+    expect(
+        page.locator(".post-body").get_by_role("heading", name="Section", level=2)
+    ).to_be_visible()
+    # Shown as a link: the page loads no image from another site.
+    assert page.locator("img").count() == 0
+    # Long code lines and wide tables scroll inside themselves, not the page.
+    page.set_viewport_size({"width": 360, "height": 740})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+
+def test_set_a_display_name_and_a_bio_and_see_them_on_the_profile(page) -> None:
+    """The profile journey: the settings form, then the profile as anyone sees it."""
+    from playwright.sync_api import expect
+
+    register(page, "profiled", "a long enough passphrase")
+    page.goto("/users/profiled")
+    expect(page.get_by_role("heading", name="profiled", level=1)).to_be_visible()
+
+    page.get_by_role("link", name="Account").click()
+    section = page.locator("section", has=page.get_by_role("heading", name="Profile"))
+    section.get_by_label("Display name").fill("Ada Lovelace")
+    section.get_by_label("Bio").fill(
+        "Counts *engines*.\n\n- [notes](https://example.org)\n\n<script>alert(1)</script>"
+    )
+    section.get_by_role("button", name="Save profile").click()
+    expect(page.get_by_text("Your profile is saved.")).to_be_visible()
+    expect(section.get_by_label("Display name")).to_have_value("Ada Lovelace")
+
+    section.get_by_role("link", name="your profile").click()
+    expect(page.get_by_role("heading", name="Ada Lovelace", level=1)).to_be_visible()
+    bio = page.locator(".profile-bio")
+    expect(bio.locator("em")).to_have_text("engines")
+    expect(bio.get_by_role("link", name="notes")).to_have_attribute("rel", "nofollow ugc noopener")
+    expect(bio.get_by_text("<script>alert(1)</script>")).to_be_visible()
+    assert page.locator("script").count() == 0
+    # As a visitor who is not logged in sees it: the second visit comes from the page cache.
+    profile = page.url
+    page.get_by_role("button", name="Log out").click()
+    for _ in range(2):
+        page.goto(profile)
+        expect(page.get_by_role("heading", name="Ada Lovelace", level=1)).to_be_visible()
+        expect(page.locator(".profile-bio em")).to_have_text("engines")
+    page.set_viewport_size({"width": 360, "height": 740})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+
 def test_the_site_is_usable_on_a_phone_sized_screen(page) -> None:
     page.set_viewport_size({"width": 360, "height": 740})
     page.goto("/")
@@ -383,6 +512,9 @@ def visit_every_page(page, mount: str, username: str = "every_page") -> list[str
     # Offered only where the site sends mail (not under the Apache tests' configuration).
     if page.get_by_role("link", name="Forgot password?").count():
         visit("/auth/forgot-password")
+    visit("/api/docs")
+    # Swagger UI has read the document and drawn the operations before the next page.
+    expect(page.locator(".opblock").first).to_be_visible()
     visit("/auth/register")
     visit(MISSING_PAGE, 404)
 
@@ -395,7 +527,16 @@ def visit_every_page(page, mount: str, username: str = "every_page") -> list[str
     page.get_by_role("button", name="Publish").click()
     expect(page.get_by_role("heading", name="Every page")).to_be_visible()
     post_path = urlsplit(page.url).path.removeprefix(mount)
-    for path in (post_path, f"{post_path}/edit", f"/users/{username}", "/account", "/", "/about"):
+    for path in (
+        post_path,
+        f"{post_path}/edit",
+        f"{post_path}/delete",
+        f"/users/{username}",
+        "/account",
+        "/account/sessions",
+        "/",
+        "/about",
+    ):
         visit(path)
     visit("/search?q=every+page")
     expect(page.get_by_role("link", name="Every page")).to_be_visible()
@@ -407,6 +548,8 @@ def test_no_page_breaks_the_content_security_policy(live_server: str) -> None:
     with browser_page(live_server, not_found=(MISSING_PAGE,)) as page:
         visited = visit_every_page(page, mount="")
     assert len(visited) == 16
+
+    assert len(visited) == 17
 
 
 def test_a_policy_violation_would_be_caught(live_server: str) -> None:

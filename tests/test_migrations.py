@@ -111,8 +111,57 @@ def test_every_migration_keeps_the_rows_already_there(
         with engine.connect() as connection:
             # Counted from the posts already there (app/post_counts.py).
             assert connection.execute(text("SELECT post_count FROM users")).scalar() == 1
+            # No profile yet: nothing for `flask posts render` to do.
+            profile = connection.execute(text("SELECT display_name, bio, bio_html FROM users"))
+            assert tuple(profile.one()) == (None, None, None)
         # Indexed for search.
         assert _titles_found(empty_database, "kept body", monkeypatch) == ["Kept"]
+    finally:
+        engine.dispose()
+
+
+# The revision that adds posts' stored rendering (body_html, excerpt).
+RENDERING_REVISION = "37df9a644ce3"
+
+
+def test_posts_from_before_rendering_get_it_from_flask_posts_render(empty_database: str) -> None:
+    """The revision leaves existing posts without HTML; the command the deploy guide runs next
+    stores it, and leaves their edit time as it was."""
+    scripts = ScriptDirectory(str(PROJECT / "migrations"))
+    before = scripts.get_revision(RENDERING_REVISION).down_revision
+    assert isinstance(before, str)
+    upgrade = flask_command("db", "upgrade", before, database_url=empty_database)
+    assert upgrade.returncode == 0, upgrade.stderr
+    engine = create_engine(empty_database)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, username, username_key, email, password_hash, "
+                    "session_token, token_generation, created_at, post_count) VALUES (1, 'Ada', "
+                    "'ada', 'ada@example.com', 'hash', 'session', 'generation', "
+                    "'2026-01-01 00:00:00', 1)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO posts (title, body, user_id, created_at, updated_at) VALUES "
+                    "('Old', '# Old *post*', 1, '2026-01-01 00:00:00', '2026-01-02 00:00:00')"
+                )
+            )
+        assert flask_command("db", "upgrade", database_url=empty_database).returncode == 0
+        query = text("SELECT body_html, excerpt, updated_at FROM posts")
+        with engine.connect() as connection:
+            assert tuple(connection.execute(query).one())[:2] == (None, None)
+
+        rendered = flask_command("posts", "render", database_url=empty_database)
+
+        assert rendered.returncode == 0, rendered.stderr
+        assert "1 posts rendered." in rendered.stdout
+        with engine.connect() as connection:
+            html, excerpt, updated_at = connection.execute(query).one()
+        assert (html, excerpt) == ("<h2>Old <em>post</em></h2>\n", "Old post.")
+        assert str(updated_at).startswith("2026-01-02 00:00:00")
     finally:
         engine.dispose()
 

@@ -106,6 +106,6 @@ def test_pagination_links_are_kept_with_the_list(
         _publish(user, f"post {number}")
     logged_in.get("/users/alice?page=2")
     html = text(logged_in.get("/users/alice?page=2"))
-    assert 'href="/users/alice?page=1"' in html
+    assert 'href="/users/alice"' in html
     assert 'href="/users/alice?page=3"' in html
     assert "Page 2 of 3" in html

@@ -69,6 +69,20 @@ def test_error_responses_made_by_the_error_handlers_carry_the_headers_too(
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
+def test_a_header_a_view_set_itself_is_kept_whatever_its_case(app: Flask) -> None:
+    own_policy = "default-src 'none'; img-src 'self'"
+    response = Response(
+        "framed on purpose",
+        headers={"content-security-policy": own_policy, "x-frame-options": "SAMEORIGIN"},
+    )
+    with app.test_request_context("/"):
+        security_headers.add_security_headers(response)
+    assert response.headers.getlist("Content-Security-Policy") == [own_policy]
+    assert response.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert response.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+    assert response.headers.getlist("Referrer-Policy") == [COMMON_HEADERS["Referrer-Policy"]]
+
+
 @pytest.mark.parametrize("path", ["/", "/auth/login", "/api/posts"])
 def test_the_app_alone_earns_the_csp_and_framing_bonuses(client: FlaskClient, path: str) -> None:
     response = client.get(path)

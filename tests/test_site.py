@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from flask import Flask
+from flask import Flask, get_template_attribute
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Post, User
+from app.page import Page
 from tests.helpers import NAV_USER, SiteSession, csrf_token_from, fresh, make_user, text
 
 pytestmark = pytest.mark.db
@@ -130,11 +131,127 @@ def test_home_is_paginated_with_previous_and_next_links(
     assert post_titles(last) == ["Post 1"]
     assert 'rel="next" href="/?page=2"' in first
     assert 'rel="prev"' not in first
-    assert 'rel="prev" href="/?page=1"' in second
+    # Page 1 has one address: the list's own, without ?page=1.
+    assert 'rel="prev" href="/"' in second
     assert 'rel="next" href="/?page=3"' in second
     assert "Page 2 of 3" in second
     assert 'rel="prev" href="/?page=2"' in last
     assert 'rel="next"' not in last
+
+
+def pagination_of(page: str) -> str:
+    found = re.search(r'<nav class="pagination" aria-label="Pagination">(.*?)</nav>', page, re.S)
+    assert found, "no labelled pagination nav"
+    return found.group(1)
+
+
+def pagination_links(page: str) -> list[tuple[str, str]]:
+    """The pagination's links, in order: (label as read aloud, href)."""
+    links = re.findall(r'<a [^>]*href="([^"]*)"[^>]*>(.*?)</a>', pagination_of(page), re.S)
+    return [
+        (html.unescape(re.sub(r"<[^>]*>", "", label)).strip(), html.unescape(href))
+        for href, label in links
+    ]
+
+
+def current_page_link(page: str) -> str:
+    pagination = pagination_of(page)
+    [current] = re.findall(r'<a [^>]*aria-current="page"[^>]*>(.*?)</a>', pagination, re.S)
+    return re.sub(r"<[^>]*>", "", current)
+
+
+def test_pagination_numbers_a_window_of_pages_with_first_and_last(
+    app: Flask, client: FlaskClient, user: User
+) -> None:
+    app.config["POSTS_PER_PAGE"] = 1
+    for number in range(1, 21):
+        add_post(user, f"Post {number}", minute=number)
+
+    middle = text(client.get("/?page=10"))
+
+    assert pagination_links(middle) == [
+        ("« First", "/"),
+        ("‹ Previous", "/?page=9"),
+        ("Page 8", "/?page=8"),
+        ("Page 9", "/?page=9"),
+        ("Page 10", "/?page=10"),
+        ("Page 11", "/?page=11"),
+        ("Page 12", "/?page=12"),
+        ("Next ›", "/?page=11"),
+        ("Last »", "/?page=20"),
+    ]
+    assert current_page_link(middle) == "Page 10"
+    # Pages left out on both sides are shown as gaps, hidden from screen readers.
+    assert middle.count('<span class="pagination-gap" aria-hidden="true">…</span>') == 2
+
+
+def test_pagination_keeps_its_window_wide_at_either_end_of_the_list(
+    app: Flask, client: FlaskClient, user: User
+) -> None:
+    app.config["POSTS_PER_PAGE"] = 1
+    for number in range(1, 21):
+        add_post(user, f"Post {number}", minute=number)
+
+    first = text(client.get("/"))
+    last = text(client.get("/?page=20"))
+
+    assert pagination_links(first) == [
+        ("Page 1", "/"),
+        ("Page 2", "/?page=2"),
+        ("Page 3", "/?page=3"),
+        ("Page 4", "/?page=4"),
+        ("Page 5", "/?page=5"),
+        ("Next ›", "/?page=2"),
+        ("Last »", "/?page=20"),
+    ]
+    assert current_page_link(first) == "Page 1"
+    assert first.count('class="pagination-gap"') == 1
+    assert [label for label, _ in pagination_links(last)] == [
+        "« First",
+        "‹ Previous",
+        *(f"Page {number}" for number in range(16, 21)),
+    ]
+    assert current_page_link(last) == "Page 20"
+
+
+def test_pagination_links_carry_the_arguments_their_list_passes_and_no_other(app: Flask) -> None:
+    """A list filtered by its own arguments (a search's q=) keeps them on every link.
+
+    Arguments of the request itself (a tracking tag) are not copied: the markup
+    is kept and shown to everyone who asks for the list.
+    """
+    render = get_template_attribute("_pagination.html", "render_pagination")
+    with app.test_request_context("/?page=2&utm_source=x"):
+        markup = str(render(Page(items=[], page=2, per_page=1, total=3), "site.index", q="a b"))
+
+    assert pagination_links(markup) == [
+        ("« First", "/?q=a+b"),
+        ("‹ Previous", "/?q=a+b"),
+        ("Page 1", "/?q=a+b"),
+        ("Page 2", "/?page=2&q=a+b"),
+        ("Page 3", "/?page=3&q=a+b"),
+        ("Next ›", "/?page=3&q=a+b"),
+        ("Last »", "/?page=3&q=a+b"),
+    ]
+    assert "utm_source" not in markup
+
+
+@pytest.mark.parametrize(
+    ("page", "pages", "window"),
+    [
+        (1, 1, [1]),
+        (1, 3, [1, 2, 3]),
+        (1, 9, [1, 2, 3, 4, 5]),
+        (2, 9, [1, 2, 3, 4, 5]),
+        (5, 9, [3, 4, 5, 6, 7]),
+        (8, 9, [5, 6, 7, 8, 9]),
+        (9, 9, [5, 6, 7, 8, 9]),
+    ],
+)
+def test_the_window_of_page_numbers_is_five_wide_where_there_are_five(
+    page: int, pages: int, window: list[int]
+) -> None:
+    assert list(Page(items=[], page=page, per_page=1, total=pages).window()) == window
 
 
 def test_home_shows_no_pagination_when_everything_fits_on_one_page(
@@ -250,7 +367,8 @@ def test_profile_is_paginated_with_links_that_keep_the_username(
     assert post_titles(first) == ["Post 3", "Post 2"]
     assert 'rel="next" href="/users/alice?page=2"' in first
     assert post_titles(second) == ["Post 1"]
-    assert 'rel="prev" href="/users/alice?page=1"' in second
+    assert 'rel="prev" href="/users/alice"' in second
+    assert current_page_link(second) == "Page 2"
     assert_404_page(client.get("/users/alice?page=3"))
     assert_404_page(client.get("/users/alice?page=0"))
     assert_404_page(client.get("/users/alice?page=" + "9" * 20))
@@ -322,7 +440,8 @@ def test_post_page_offers_edit_and_delete_to_its_author_only(app: Flask, user: U
     make_user("bob")
     post_id = add_post(user)
     edit_link = f'href="/posts/{post_id}/edit"'
-    delete_form = f'action="/posts/{post_id}/delete"'
+    # A link to the page that asks first, not a form that deletes at once.
+    delete_link = f'href="/posts/{post_id}/delete"'
 
     anonymous = text(app.test_client().get(f"/posts/{post_id}"))
     as_bob = text(logged_in(app, "bob").client.get(f"/posts/{post_id}"))
@@ -330,9 +449,10 @@ def test_post_page_offers_edit_and_delete_to_its_author_only(app: Flask, user: U
 
     for page in (anonymous, as_bob):
         assert edit_link not in page
-        assert delete_form not in page
+        assert delete_link not in page
     assert edit_link in as_alice
-    assert delete_form in as_alice
+    assert delete_link in as_alice
+    assert 'action="/posts/' not in as_alice
 
 
 @pytest.mark.parametrize("path", ["/posts/999", "/posts/999/edit"])
@@ -441,6 +561,69 @@ def test_editing_a_post_saves_the_changes_and_redirects_to_it(app: Flask, user: 
     assert "Old title" not in page
 
 
+EDITED = re.compile(r'· edited <time datetime="([^"]+)">([^<]+)</time>')
+
+
+def test_a_new_post_is_not_shown_as_edited(app: Flask, user: User) -> None:
+    alice = logged_in(app)
+
+    created = alice.post_form("/posts/new", {"title": "Fresh", "body": "Just now."})
+
+    post = load_post(int(created.headers["Location"].rsplit("/", 1)[1]))
+    assert post is not None
+    assert post.updated_at == post.created_at
+    assert post.edited_at is None
+    assert EDITED.search(text(app.test_client().get(f"/posts/{post.id}"))) is None
+
+
+def test_a_new_post_was_last_changed_at_the_instant_it_was_created(user: User) -> None:
+    # Its own created_at, not a second reading of the clock (which may fall in the next second).
+    post = Post(title="T", body="B", author=user, created_at=BASE_TIME)
+    db.session.add(post)
+    db.session.commit()
+
+    kept = load_post(post.id)
+    assert kept is not None
+    assert kept.updated_at == BASE_TIME
+
+
+def test_an_edited_post_shows_when_it_was_changed(app: Flask, user: User) -> None:
+    post_id = add_post(user, "Old title", "Old body")
+    alice = logged_in(app)
+
+    alice.post_form(f"/posts/{post_id}/edit", {"title": "New title", "body": "Old body"})
+
+    post = load_post(post_id)
+    assert post is not None
+    assert post.created_at == BASE_TIME
+    assert post.edited_at == post.updated_at
+    assert post.updated_at > BASE_TIME
+    found = EDITED.search(text(app.test_client().get(f"/posts/{post_id}")))
+    assert found is not None
+    assert datetime.fromisoformat(found.group(1)) == post.updated_at
+    assert found.group(2) == post.updated_at.strftime("%d %b %Y %H:%M UTC")
+
+
+@pytest.mark.parametrize(("seconds", "edited"), [(0, False), (1, False), (2, True)])
+def test_a_change_within_a_second_of_publishing_is_no_edit(
+    client: FlaskClient, user: User, seconds: int, edited: bool
+) -> None:
+    # Posts written before updated_at took created_at's value: two readings of the clock.
+    post = Post(
+        title="T",
+        body="B",
+        author=user,
+        created_at=BASE_TIME,
+        updated_at=BASE_TIME + timedelta(seconds=seconds),
+    )
+    db.session.add(post)
+    db.session.commit()
+
+    page = text(client.get(f"/posts/{post.id}"))
+
+    assert (EDITED.search(page) is not None) == edited
+
+
 def test_invalid_edit_rerenders_the_form_and_keeps_the_post(app: Flask, user: User) -> None:
     post_id = add_post(user, "Old title", "Old body")
     alice = logged_in(app)
@@ -506,13 +689,55 @@ def test_deleting_a_missing_post_is_a_404_page(app: Flask, user: User) -> None:
     assert_404_page(response)
 
 
-def test_delete_is_post_only(app: Flask, user: User) -> None:
+def test_delete_asks_first_on_a_page_showing_the_post_and_deletes_nothing(
+    app: Flask, user: User
+) -> None:
+    post_id = add_post(user, "Doomed <b>title</b>", "The first words. " * 30)
+    alice = logged_in(app)
+
+    response = alice.client.get(f"/posts/{post_id}/delete")
+
+    page = text(response)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "private, no-store"
+    assert '<h1 id="confirm-heading">Delete this post?</h1>' in page
+    assert "Doomed &lt;b&gt;title&lt;/b&gt;" in page
+    assert '<time datetime="2024-01-01T12:00:00+00:00">01 Jan 2024</time>' in page
+    # An excerpt, not the whole text.
+    assert "The first words. The first words." in page
+    assert "The first words. " * 30 not in page
+    assert "This cannot be undone." in page
+    # The button POSTs with a CSRF token; Cancel leads back to the post.
+    action = f'method="post" action="/posts/{post_id}/delete">'
+    form = re.search(f"{re.escape(action)}(.*?)</form>", page, re.S)
+    assert form, "no form posting to the delete address"
+    assert 'name="csrf_token"' in form.group(1)
+    assert ">Delete the post</button>" in form.group(1)
+    assert f'<a class="button button-secondary" href="/posts/{post_id}">Cancel</a>' in page
+    assert "<script" not in page
+    assert load_post(post_id) is not None
+
+
+def test_deleting_without_the_csrf_token_is_refused_and_keeps_the_post(
+    app: Flask, user: User
+) -> None:
     post_id = add_post(user)
 
-    response = logged_in(app).client.get(f"/posts/{post_id}/delete")
+    response = logged_in(app).client.post(f"/posts/{post_id}/delete")
 
-    assert response.status_code == 405
+    assert response.status_code == 400
     assert load_post(post_id) is not None
+
+
+def test_only_the_author_is_asked_to_delete_a_post(app: Flask, user: User) -> None:
+    make_user("bob")
+    post_id = add_post(user)
+
+    assert logged_in(app, "bob").client.get(f"/posts/{post_id}/delete").status_code == 403
+    assert_404_page(logged_in(app).client.get("/posts/999/delete"))
+    assert_redirects_to_login(
+        app.test_client().get(f"/posts/{post_id}/delete"), f"/posts/{post_id}/delete"
+    )
 
 
 @pytest.mark.parametrize("action", ["edit", "delete"])

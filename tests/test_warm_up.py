@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -9,6 +12,7 @@ import pytest
 from app import create_app
 from app.api import operations
 from app.warm_up import FIRST_PAGES, warm_up
+from tests.helpers import PROJECT
 
 
 def test_warm_up_builds_the_lazy_parts_without_touching_a_database(
@@ -27,3 +31,17 @@ def test_warm_up_builds_the_lazy_parts_without_touching_a_database(
     for operation in filter(None, described):
         assert "query_loader" in vars(operation)
         assert all("dumper" in vars(reply) for reply in operation.replies.values())
+
+
+@pytest.mark.slow
+def test_a_served_process_leaves_what_it_built_at_start_out_of_the_garbage_collector() -> None:
+    """wsgi_app.wsgi freezes the objects of the started app (app/warm_up.py says why)."""
+    probe = "import gc, runpy; runpy.run_path('wsgi_app.wsgi'); print(gc.get_freeze_count())"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+    env["FLASK_CONFIG"] = "testing"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    # Every module, the app and its caches: tens of thousands of objects.
+    assert int(result.stdout) > 20_000

@@ -9,7 +9,7 @@ from ..extensions import csrf
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 # Routes register themselves on ``bp`` when their modules are imported.
-from . import health, openapi, password_reset, posts, tokens, users  # noqa: E402, F401
+from . import docs, health, openapi, password_reset, posts, tokens, users  # noqa: E402, F401
 
 
 def init_app(app: Flask) -> None:

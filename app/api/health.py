@@ -12,12 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from .. import readiness
-from ..database_faults import classify, retry_after, rollback_quietly
-from ..extensions import db, limiter
+from ..database_faults import retry_after
+from ..extensions import limiter
 from . import bp
 from .operations import Reply, operation
 from .schemas import HealthSchema, ReadinessSchema
@@ -35,13 +33,9 @@ NO_STORE = {"Cache-Control": "no-store"}
 )
 def health() -> tuple[dict[str, str], int, dict[str, str]]:
     """Health of the application and its database."""
-    try:
-        db.session.execute(text("SELECT 1"))
-    except (SQLAlchemyError, OSError) as error:
-        rollback_quietly(db.session)
-        fault = classify(error)
-        cause = fault.cause if fault else f"{type(error).__name__}: {error}"
-        current_app.logger.warning("health check: the database did not answer: %s", cause)
+    problem = readiness.database_problem()
+    if problem is not None:
+        current_app.logger.warning("health check: the database did not answer: %s", problem)
         headers = {**NO_STORE, "Retry-After": str(retry_after())}
         return {"status": "unhealthy", "database": "unavailable"}, 503, headers
     return {"status": "healthy", "database": "ok"}, 200, NO_STORE

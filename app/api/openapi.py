@@ -20,6 +20,7 @@ from werkzeug.routing import Rule
 from .. import __version__
 from ..extensions import limiter
 from . import bp
+from .docs import DOCS_ENDPOINT
 from .operations import HEADERS, Operation, operation_of
 from .schemas import ErrorSchema
 
@@ -44,6 +45,9 @@ SECURITY_SCHEMES = {"bearer": "bearerAuth", "basic": "basicAuth"}
 # <converter(arguments):name> or <name> in a Werkzeug rule.
 RULE_VARIABLE = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 DOCUMENT_ENDPOINT = "api.openapi_document"
+# Routes of the blueprint that are about the API, not part of it: the
+# document itself and its page for people (``docs.py``).
+NOT_OPERATIONS = frozenset({DOCUMENT_ENDPOINT, DOCS_ENDPOINT})
 
 
 def _json(schema: type[Schema] | str, description: str) -> dict[str, Any]:
@@ -123,7 +127,7 @@ def build_document(app: Flask) -> dict[str, Any]:
         spec.components.response(name, _json(ErrorSchema, description))
 
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.partition(".")[0] != bp.name or rule.endpoint == DOCUMENT_ENDPOINT:
+        if rule.endpoint.partition(".")[0] != bp.name or rule.endpoint in NOT_OPERATIONS:
             continue
         described = operation_of(app.view_functions[rule.endpoint])
         if described is None:

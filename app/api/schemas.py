@@ -19,8 +19,10 @@ from ..account_changes import Notice
 from ..search import SearchOrder
 from ..search_terms import MIN_WORD_LENGTH
 from ..validation import (
+    BIO_MAX,
     BODY_MAX,
     DEFAULT_TOKEN_LABEL,
+    DISPLAY_NAME_MAX,
     EMAIL_MAX,
     PASSWORD_MAX,
     PASSWORD_MIN,
@@ -35,6 +37,8 @@ from ..validation import (
     email_pattern,
     is_valid_username,
     normalize_email,
+    optional_text_pattern,
+    optional_text_problem,
     search_query_pattern,
     search_query_problem,
     text_pattern,
@@ -46,6 +50,25 @@ from ..validation import (
 MAX_PAGE = 2**31 - 1
 
 USERNAME_MESSAGE = "Use only letters, digits, underscore, dot and hyphen."
+BODY_DESCRIPTION = (
+    "The text, in Markdown (CommonMark, with tables and strikethrough). Raw HTML in it "
+    "is shown as text."
+)
+DISPLAY_NAME_DESCRIPTION = (
+    "The name the profile shows above the username; null when none. One line, "
+    "trimmed of surrounding blanks; blank text clears it."
+)
+BIO_DESCRIPTION = (
+    "A few words about the user, in Markdown: paragraphs and lists, with emphasis, "
+    "strikethrough, code and links (headings, tables, code blocks and quotes show as "
+    "typed; raw HTML as text); null when none. Blank text clears it."
+)
+BIO_HTML_DESCRIPTION = (
+    "The bio rendered to HTML and sanitised, as the profile page shows it: safe to insert "
+    "into a page as it is. Only p, br, strong, em, s, code, ul, ol, li and a; links carry "
+    'rel="nofollow ugc noopener" and go to http, https and mailto URLs or relative ones; '
+    "images are links to the image. Null when there is no bio; follows every change of it."
+)
 
 
 def _username_characters(value: str) -> None:
@@ -61,10 +84,13 @@ def _text_field(required: bool, maximum: int, multiline: bool) -> fields.String:
         if problem:
             raise ValidationError(problem)
 
+    metadata = {"pattern": text_pattern(multiline)}
+    if multiline:
+        metadata["description"] = BODY_DESCRIPTION
     return fields.String(
         required=required,
         validate=[validate.Length(min=1, max=maximum), follows_text_rule],
-        metadata={"pattern": text_pattern(multiline)},
+        metadata=metadata,
     )
 
 
@@ -73,11 +99,37 @@ class AuthorSchema(Schema):
     username = fields.String(required=True)
 
 
+def _optional_text_field(maximum: int, multiline: bool, description: str) -> fields.String:
+    """Text that may be left out, blank or null (a display name, a bio), stated as the
+    document's pattern: the text rule without its "not blank"."""
+
+    def follows_text_rule(value: str) -> None:
+        problem = optional_text_problem(value, multiline)
+        if problem:
+            raise ValidationError(problem)
+
+    return fields.String(
+        allow_none=True,
+        validate=[validate.Length(max=maximum), follows_text_rule],
+        metadata={"pattern": optional_text_pattern(multiline), "description": description},
+    )
+
+
 class UserSchema(Schema):
     """The user, as anyone may see them: never the email address."""
 
     id = fields.Integer(required=True)
     username = fields.String(required=True)
+    display_name = fields.String(
+        required=True, allow_none=True, metadata={"description": DISPLAY_NAME_DESCRIPTION}
+    )
+    bio = fields.String(required=True, allow_none=True, metadata={"description": BIO_DESCRIPTION})
+    bio_html = fields.String(
+        required=True,
+        allow_none=True,
+        dump_only=True,
+        metadata={"description": BIO_HTML_DESCRIPTION},
+    )
     created_at = fields.AwareDateTime(required=True)
 
 
@@ -125,7 +177,17 @@ class PostSchema(Schema):
 
     id = fields.Integer(required=True)
     title = fields.String(required=True)
-    body = fields.String(required=True)
+    body = fields.String(required=True, metadata={"description": BODY_DESCRIPTION})
+    body_html = fields.String(
+        required=True,
+        dump_only=True,
+        metadata={
+            "description": "The body rendered to HTML and sanitised: safe to insert into a "
+            'page as it is. Links carry rel="nofollow ugc noopener" and go to http, https '
+            "and mailto URLs or relative ones; images are links to the image; headings start "
+            "at h2. Follows every change of body."
+        },
+    )
     author = fields.Nested(AuthorSchema, required=True)
     created_at = fields.AwareDateTime(required=True)
     updated_at = fields.AwareDateTime(required=True)
@@ -350,6 +412,24 @@ class MeUpdateSchema(Schema):
     def _normalise(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         if "email" in data:
             data["email"] = normalize_email(data["email"])
+        return data
+
+
+class ProfileUpdateSchema(Schema):
+    """A PATCH of your profile: either field or both; null or blank text clears one."""
+
+    # Added to the document's schema: an empty object is answered with 400.
+    openapi_extra = {"minProperties": 1}
+
+    display_name = _optional_text_field(
+        DISPLAY_NAME_MAX, multiline=False, description=DISPLAY_NAME_DESCRIPTION
+    )
+    bio = _optional_text_field(BIO_MAX, multiline=True, description=BIO_DESCRIPTION)
+
+    @post_load
+    def _something_to_change(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if not data:
+            raise ValidationError("Give at least one of: display_name, bio.")
         return data
 
 

@@ -1,4 +1,4 @@
-"""Users: list, read, register, and the authenticated user's own account."""
+"""Users: list, read, register, and the authenticated user's own account and profile."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from .schemas import (
     PageArgsSchema,
     PasswordChangedSchema,
     PostPageSchema,
+    ProfileUpdateSchema,
     UserCreateSchema,
     UserPageSchema,
     UserSchema,
@@ -105,6 +106,25 @@ def create_user(body: dict[str, str]) -> tuple[User, dict[str, str]]:
 def get_me() -> tuple[User, dict[str, str]]:
     """The authenticated user, with their email address."""
     return current_api_user(), {"Cache-Control": "no-store"}
+
+
+@bp.patch("/me/profile")
+@operation(
+    auth="bearer",
+    body=ProfileUpdateSchema,
+    replies={200: Reply(MeSchema, "You, with the profile as it now is.")},
+)
+def update_profile(body: dict[str, str | None]) -> tuple[User, dict[str, str]]:
+    """Set or clear your display name and bio.
+
+    No password needed, as for a post: nothing here proves who you are. The
+    profile page and the API show the change at once.
+    """
+    user = current_api_user()
+    for field, value in body.items():
+        setattr(user, field, value)
+    db.session.commit()
+    return user, {"Cache-Control": "no-store"}
 
 
 def _confirm_password(user: User, password: str, field: str) -> None:

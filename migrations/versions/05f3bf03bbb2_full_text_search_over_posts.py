@@ -1,7 +1,7 @@
 """Full-text search over posts' titles and text
 
 Revision ID: 05f3bf03bbb2
-Revises: 7e1b59e02cf9
+Revises: d688e2b43b8f
 Create Date: 2026-12-03 17:10:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '05f3bf03bbb2'
-down_revision = '7e1b59e02cf9'
+down_revision = 'd688e2b43b8f'
 branch_labels = None
 depends_on = None
 

@@ -128,6 +128,41 @@ def test_app_pages_and_json_are_compressed_too(web: Client) -> None:
         assert gzip.decompress(reply.body)
 
 
+def test_feeds_and_sitemaps_are_compressed_and_revalidate_through_apache(
+    web: Client, apache: PrivateApache
+) -> None:
+    for path, mimetype in [
+        ("/feed.atom", "application/atom+xml"),
+        ("/sitemap.xml", "application/xml"),
+        ("/sitemaps/pages.xml", "application/xml"),
+    ]:
+        reply = web.request(path, headers={"Accept-Encoding": "gzip"})
+        assert reply.status == 200, path
+        assert reply.headers["Content-Type"].startswith(mimetype), path
+        assert reply.headers["Content-Encoding"] == "gzip", path
+        # Absolute addresses from PUBLIC_URL, the site's own.
+        assert f"{apache.base_url}/".encode() in gzip.decompress(reply.body), path
+        again = web.request(
+            path, headers={"Accept-Encoding": "gzip", "If-None-Match": reply.headers["ETag"]}
+        )
+        assert again.status == 304, path
+
+
+def test_robots_txt_names_the_sitemap_and_the_docs_page_keeps_its_policy(
+    web: Client, apache: PrivateApache
+) -> None:
+    robots = web.request("/robots.txt")
+    assert robots.status == 200
+    assert f"Sitemap: {apache.base_url}/sitemap.xml" in robots.text
+
+    docs = web.request("/api/docs")
+    assert docs.status == 200
+    policy = docs.headers["Content-Security-Policy"]
+    # The app's own, not the site-wide one Apache adds to what has none.
+    assert "connect-src 'self'" in policy
+    assert "'unsafe-inline'" not in policy
+
+
 @pytest.mark.parametrize(
     "path", ["/", "/api/health", "/static/css/style.css", "/no-such-page", "/api/nope"]
 )

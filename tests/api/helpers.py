@@ -15,8 +15,8 @@ from tests.helpers import PASSWORD, basic_auth, bearer
 ERROR_KEYS = {"status", "error", "message"}
 PAGE_KEYS = {"items", "page", "per_page", "total", "pages", "links"}
 LINK_KEYS = {"self", "first", "last", "next", "prev"}
-USER_KEYS = {"id", "username", "created_at"}
-POST_KEYS = {"id", "title", "body", "author", "created_at", "updated_at"}
+USER_KEYS = {"id", "username", "display_name", "bio", "bio_html", "created_at"}
+POST_KEYS = {"id", "title", "body", "body_html", "author", "created_at", "updated_at"}
 
 
 def assert_json_error(response: TestResponse, status: int) -> dict[str, Any]:

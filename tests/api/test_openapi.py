@@ -24,6 +24,8 @@ from app.validation import (
     SEARCH_QUERY_MAX,
     email_error,
     email_pattern,
+    optional_text_pattern,
+    optional_text_problem,
     search_query_pattern,
     search_query_problem,
     text_pattern,
@@ -39,6 +41,8 @@ except ImportError:  # pragma: no cover - schemathesis is in requirements-dev.tx
     schemathesis = None
 
 DOCUMENT = "/api/openapi.json"
+# The document's page for people (Swagger UI): about the API, not one of its operations.
+DOCS_PAGE = "/api/docs"
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 ONE_MIB = 1024 * 1024
 
@@ -49,10 +53,10 @@ def openapi_path(rule: str) -> str:
 
 
 def api_routes(app: Flask) -> dict[str, set[str]]:
-    """Every API route of ``app.url_map`` but the document itself: path -> methods."""
+    """Every API route of ``app.url_map`` but the document and its page: path -> methods."""
     routes: dict[str, set[str]] = defaultdict(set)
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/api/") or rule.rule == DOCUMENT:
+        if not rule.rule.startswith("/api/") or rule.rule in (DOCUMENT, DOCS_PAGE):
             continue
         methods = (rule.methods or set()) - {"HEAD", "OPTIONS"}
         routes[openapi_path(rule.rule)] |= {method.lower() for method in methods}
@@ -143,6 +147,7 @@ def test_writes_declare_bearer_security_and_token_creation_basic(
         ("/api/me", "get"),
         ("/api/me", "patch"),
         ("/api/me", "delete"),
+        ("/api/me/profile", "patch"),
     ]:
         assert paths[path][method]["security"] == [{"bearerAuth": []}]
     assert paths["/api/tokens"]["post"]["security"] == [{"basicAuth": []}]
@@ -175,6 +180,21 @@ def test_documented_limits_match_the_validation(document: dict[str, Any]) -> Non
     assert (per_page["schema"]["minimum"], per_page["schema"]["maximum"]) == (1, 100)
 
 
+def test_a_post_documents_its_markdown_body_and_its_read_only_html(
+    document: dict[str, Any],
+) -> None:
+    post = document["components"]["schemas"]["Post"]
+    properties = post["properties"]
+
+    assert {"body", "body_html"} <= set(post["required"])
+    assert properties["body_html"]["type"] == "string"
+    assert properties["body_html"]["readOnly"] is True
+    assert "sanitised" in properties["body_html"]["description"]
+    for schema in ("Post", "PostCreate", "PostUpdate"):
+        body = document["components"]["schemas"][schema]["properties"]["body"]
+        assert "Markdown" in body["description"], schema
+
+
 def test_documented_text_and_email_patterns_are_the_rules_the_api_applies(
     document: dict[str, Any],
 ) -> None:
@@ -185,6 +205,34 @@ def test_documented_text_and_email_patterns_are_the_rules_the_api_applies(
         assert properties["body"]["pattern"] == text_pattern(multiline=True)
     email = schemas["UserCreate"]["properties"]["email"]
     assert (email["format"], email["pattern"]) == ("email", email_pattern())
+
+
+def test_a_user_documents_the_profile_fields_and_their_read_only_html(
+    document: dict[str, Any],
+) -> None:
+    schemas = document["components"]["schemas"]
+    user = schemas["User"]
+    update = schemas["ProfileUpdate"]
+
+    assert {"display_name", "bio", "bio_html"} <= set(user["required"])
+    for name in ("display_name", "bio", "bio_html"):
+        assert user["properties"][name]["nullable"] is True, name
+    assert user["properties"]["bio_html"]["readOnly"] is True
+    assert "sanitised" in user["properties"]["bio_html"]["description"]
+    assert "Markdown" in user["properties"]["bio"]["description"]
+    assert "required" not in update
+    assert update["minProperties"] == 1
+    assert update["additionalProperties"] is False
+    display_name, bio = update["properties"]["display_name"], update["properties"]["bio"]
+    assert (display_name["maxLength"], bio["maxLength"]) == (50, 500)
+    assert display_name["pattern"] == optional_text_pattern(multiline=False)
+    assert bio["pattern"] == optional_text_pattern(multiline=True)
+    assert display_name["nullable"] is True
+    assert bio["nullable"] is True
+    profile = document["paths"]["/api/me/profile"]["patch"]
+    assert profile["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ProfileUpdate"
+    }
 
 
 def test_path_ids_are_documented_as_the_id_converter_matches_them(
@@ -262,6 +310,18 @@ def test_the_documented_search_query_names_its_limits(document: dict[str, Any]) 
 
 
 @given(
+    value=st.text(alphabet=EDGE_CHARACTERS | st.characters(codec="utf-8"), max_size=8),
+    multiline=st.booleans(),
+)
+@settings(max_examples=400, deadline=None)
+def test_the_optional_text_pattern_accepts_exactly_what_the_api_accepts(
+    value: str, multiline: bool
+) -> None:
+    documented = re.fullmatch(optional_text_pattern(multiline)[1:-1], value) is not None
+    assert documented == (optional_text_problem(value, multiline) is None)
+
+
+@given(
     local=st.from_regex(r"[a-z0-9._+-]{1,10}", fullmatch=True),
     name=st.sampled_from(
         ["test", "TEST", "invalid", "local", "localhost", "onion", "arpa", "example", "com", "org"]
@@ -327,6 +387,11 @@ def test_documented_response_codes_are_exactly_those_the_api_answers_with(
     call(client, "get", f"/api/users/{user.id + 1000}/posts")
     call(client, "get", "/api/me", headers=auth)
     call(client, "get", "/api/me")
+    call(client, "patch", "/api/me/profile", json={"display_name": "Alice"}, headers=auth)
+    call(client, "patch", "/api/me/profile", json={"bio": "x" * 501}, headers=auth)
+    call(client, "patch", "/api/me/profile", json={"display_name": "Alice"})
+    call(client, "patch", "/api/me/profile", headers=auth, **big)
+    call(client, "patch", "/api/me/profile", data="x", content_type="text/plain", headers=auth)
 
     app.config["RATELIMIT_REGISTER_ATTEMPTS"] = "5 per hour"
     call(client, "post", "/api/users", json=new_user_body())

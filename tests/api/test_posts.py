@@ -628,3 +628,50 @@ def test_a_body_keeps_its_tabs_and_line_breaks(client: FlaskClient, token: str) 
     created = create_post(client, token, "Title", body)
 
     assert client.get(f"/api/posts/{created['id']}").get_json()["body"] == body
+
+
+# --- Markdown: the source as written, and its sanitised HTML -------------------------------
+
+MARKDOWN_BODY = "# Heading\n\n**Bold** <script>alert(1)</script> https://example.org"
+MARKDOWN_HTML = (
+    "<h2>Heading</h2>\n<p><strong>Bold</strong> &lt;script&gt;alert(1)&lt;/script&gt; "
+    '<a href="https://example.org" rel="nofollow ugc noopener">https://example.org</a></p>\n'
+)
+
+
+def test_every_read_returns_the_markdown_source_and_its_sanitised_html(
+    client: FlaskClient, token: str, user: User
+) -> None:
+    created = create_post(client, token, "Markdown", MARKDOWN_BODY)
+
+    one = client.get(f"/api/posts/{created['id']}").get_json()
+    listed = client.get("/api/posts").get_json()["items"][0]
+    by_user = client.get(f"/api/users/{user.id}/posts").get_json()["items"][0]
+    for answer in (created, one, listed, by_user):
+        assert (answer["body"], answer["body_html"]) == (MARKDOWN_BODY, MARKDOWN_HTML)
+
+
+def test_changing_the_body_changes_its_html_and_a_title_change_keeps_it(
+    client: FlaskClient, token: str, post: dict[str, Any]
+) -> None:
+    path = f"/api/posts/{post['id']}"
+
+    changed = client.patch(path, json={"body": "*new*"}, headers=bearer(token)).get_json()
+    retitled = client.patch(path, json={"title": "Other"}, headers=bearer(token)).get_json()
+
+    assert changed["body_html"] == "<p><em>new</em></p>\n"
+    assert retitled["body_html"] == "<p><em>new</em></p>\n"
+    assert client.get("/api/posts").get_json()["items"][0]["body_html"] == "<p><em>new</em></p>\n"
+
+
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_body_html_cannot_be_written(
+    client: FlaskClient, token: str, post: dict[str, Any], method: str
+) -> None:
+    path = "/api/posts" if method == "post" else f"/api/posts/{post['id']}"
+    document = {"title": "T", "body": "B", "body_html": "<script>alert(1)</script>"}
+
+    response = client.open(path, method=method.upper(), json=document, headers=bearer(token))
+
+    assert field_errors(response) == {"body_html": ["Unknown field."]}
+    assert client.get(f"/api/posts/{post['id']}").get_json()["body_html"] == post["body_html"]

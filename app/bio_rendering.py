@@ -1,0 +1,32 @@
+"""A profile's bio: a few lines of Markdown, rendered to sanitised HTML.
+
+The posts' parser and sanitiser (``app/post_rendering.py``), with the same
+safety: no raw HTML, links only to http, https, mailto or relative URLs, each
+with its rel, images shown as links. A bio has fewer kinds of block, though:
+paragraphs and lists, with emphasis, strikethrough, code spans, line breaks
+and links inside them. No headings, tables, code blocks, quotes or rules; the
+Markdown for them shows as typed. The bio sits in the profile's header, under
+the page's one ``<h1>`` and above the list of posts whose titles are ``<h2>``:
+a heading in it would read as a section of the page, and a table or a code
+block does not fit a short header on a phone.
+
+After changing what is rendered (here or in the posts' rules, which bios
+share), run ``flask posts render --all``, which renders bios again too
+(``app/stored_renderings.py``).
+"""
+
+from __future__ import annotations
+
+from . import post_rendering
+
+# The block rules a bio goes without (markdown-it's names for them).
+LEFT_OUT_BLOCKS = ("heading", "lheading", "table", "code", "fence", "blockquote", "hr")
+BIO_TAGS = frozenset({"p", "br", "strong", "em", "s", "code", "ul", "ol", "li", "a"})
+
+_PARSER = post_rendering.markdown_parser(without=LEFT_OUT_BLOCKS)
+_SANITISER = post_rendering.sanitiser(BIO_TAGS)
+
+
+def render(markdown: str) -> str:
+    """The sanitised HTML of the bio ``markdown``."""
+    return _SANITISER.clean(_PARSER.render(markdown))
