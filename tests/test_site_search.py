@@ -264,6 +264,7 @@ def test_search_links_and_forms_carry_the_sub_url_prefix(
     assert pagination_links(results) == {"next": "/app/search?page=2&q=lantern"}
 
 
+@pytest.mark.mariadb_only
 def test_a_search_stopped_at_the_time_limit_is_a_503_page_saying_so(
     app: Flask, client: FlaskClient, user: User
 ) -> None:

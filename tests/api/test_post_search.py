@@ -141,6 +141,7 @@ def test_a_search_is_never_served_from_the_page_cache(client: FlaskClient, token
     assert "ETag" not in again.headers
 
 
+@pytest.mark.mariadb_only
 def test_a_search_stopped_at_the_time_limit_is_a_503_in_the_error_shape(
     app: Flask, client: FlaskClient, token: str
 ) -> None:
