@@ -375,6 +375,61 @@ def test_find_a_post_through_the_search_box_and_open_it(page) -> None:
     expect(page.get_by_role("heading", name="Lantern repair")).to_be_visible()
 
 
+JOURNEY_MARKDOWN = (
+    "Notes from the **lighthouse** keepers:\n\n"
+    "- polish the lens\n"
+    "- wind the clockwork\n\n"
+    "More at [the keepers' guild](https://example.org/guild)."
+)
+
+
+def test_write_in_markdown_preview_publish_find_follow_and_delete(page) -> None:
+    """The whole life of a post: written in Markdown, previewed, published, found
+    through search, read in the site's feed, then deleted after confirming."""
+    import feedparser
+    from playwright.sync_api import expect
+
+    register(page, "keeper", "a long enough passphrase")
+    page.get_by_role("link", name="New post").click()
+    page.get_by_label("Title").fill("Lighthouse log")
+    page.get_by_label("Text").fill(JOURNEY_MARKDOWN)
+    page.get_by_role("button", name="Preview").click()
+    preview = page.locator(".post-preview")
+    expect(preview.locator("li")).to_have_text(["polish the lens", "wind the clockwork"])
+    expect(page.get_by_label("Text")).to_have_value(JOURNEY_MARKDOWN)
+
+    page.get_by_role("button", name="Publish").click()
+    expect(page.get_by_role("heading", name="Lighthouse log")).to_be_visible()
+    body = page.locator(".post-body")
+    expect(body.locator("strong")).to_have_text("lighthouse")
+    expect(body.locator("li")).to_have_count(2)
+    link = body.get_by_role("link", name="the keepers' guild")
+    expect(link).to_have_attribute("href", "https://example.org/guild")
+    expect(link).to_have_attribute("rel", "nofollow ugc noopener")
+    post_path = urlsplit(page.url).path
+
+    page.get_by_label("Search posts").fill("clockwork lens")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator(".post-summary-title")).to_have_text(["Lighthouse log"])
+
+    feed_link = page.locator('link[rel="alternate"][type="application/atom+xml"]').first
+    feed = feedparser.parse(page.request.get(feed_link.get_attribute("href") or "").body())
+    assert not feed.bozo, feed.get("bozo_exception")
+    assert [entry.title for entry in feed.entries] == ["Lighthouse log"]
+    assert feed.entries[0].link.endswith(post_path)
+    assert "<li>polish the lens</li>" in feed.entries[0].content[0].value
+
+    page.goto(post_path)
+    page.get_by_role("link", name="Delete").click()
+    expect(page.get_by_role("heading", name="Delete this post?")).to_be_visible()
+    page.get_by_role("button", name="Delete the post").click()
+    expect(page.get_by_text("The post was deleted.")).to_be_visible()
+    page.goto("/search?q=clockwork")
+    expect(page.locator(".post-summary-title")).to_have_count(0)
+    feed = feedparser.parse(page.request.get("/feed.atom").body())
+    assert feed.entries == []
+
+
 def test_the_api_docs_show_every_operation_and_try_one_out(page) -> None:
     """Swagger UI, from the repository, runs under the page's policy and calls the API."""
     from playwright.sync_api import expect
