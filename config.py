@@ -75,6 +75,7 @@ RATE_LIMIT_SETTINGS = (
     "RATELIMIT_PASSWORD_RESET",
     "RATELIMIT_PASSWORD_RESET_ADDRESS",
     "RATELIMIT_EMAIL_CHANGE_ADDRESS",
+    "RATELIMIT_SEARCH",
 )
 # The databases the app is built and tested for, and the driver each needs.
 SUPPORTED_DATABASES = {"sqlite": "pysqlite", "mysql": "pymysql", "mariadb": "pymysql"}
@@ -461,6 +462,9 @@ class BaseConfig:
         # Links confirming an email change, per new address: a logged-in user
         # cannot use the form to mail anyone over and over.
         self.RATELIMIT_EMAIL_CHANGE_ADDRESS = _env("RATELIMIT_EMAIL_CHANGE_ADDRESS", "3 per hour")
+        # Searches per client, site and API together: a search is never cached
+        # and one over common words reads much of the index (README, "Search").
+        self.RATELIMIT_SEARCH = _env("RATELIMIT_SEARCH", "60 per minute")
 
         # Cache: one process by default, Redis when CACHE_REDIS_URL (or REDIS_URL)
         # is set. The Redis backend serves from the database while Redis is down.

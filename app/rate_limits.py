@@ -88,6 +88,27 @@ def claim_account_creation() -> None:
         )
 
 
+def claim_search() -> None:
+    """Count a search by this client (site and API together); 429 past ``RATELIMIT_SEARCH``.
+
+    Counted by the views, only for a query that will be searched: the search
+    page without words, a refused query and the plain list of posts cost
+    nothing, and the cached list is served before any view runs.
+    """
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return
+    item = parse(str(current_app.config["RATELIMIT_SEARCH"]))
+    identifiers = (str(current_app.config["RATELIMIT_KEY_PREFIX"]), "search", client_key())
+    allowed = in_limit_storage(
+        lambda strategy: strategy.hit(item, *identifiers), True, "the search limit"
+    )
+    if not allowed:
+        raise TooManyRequests(
+            f"Too many searches: the limit is {item}. Please wait a little and search again.",
+            retry_after=seconds_left(item, identifiers),
+        )
+
+
 def _mail_limit(address: str, limit_setting: str) -> tuple[RateLimitItem, tuple[str, ...]]:
     item = parse(str(current_app.config[limit_setting]))
     secret = str(current_app.config["SECRET_KEY"]).encode()

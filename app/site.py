@@ -22,6 +22,7 @@ from . import post_rendering, rendered_lists
 from .extensions import db
 from .forms import PostForm
 from .models import Post, User
+from .rate_limits import claim_search
 from .search import SearchOrder, search_posts
 from .search_terms import search_terms
 from .validation import SEARCH_QUERY_EMPTY, normalize_username, search_query_problem
@@ -81,6 +82,7 @@ def search() -> tuple[str, int]:
             "site/search.html", query=query, order=order, problem=shown, posts=None
         )
         return form_only, status
+    claim_search()
     posts = search_posts(query, page, current_app.config["POSTS_PER_PAGE"], order)
     if posts.out_of_range:
         abort(404)

@@ -277,3 +277,32 @@ def test_a_search_stopped_at_the_time_limit_is_a_503_page_saying_so(
     assert response.headers["Retry-After"] == "30"
     assert "This search took too long and was stopped." in text(response)
     assert text(client.get("/")).count("A lantern") == 1
+
+
+def test_searches_share_one_limit_per_client_on_the_site_and_the_api(
+    app: Flask, client: FlaskClient, user: User
+) -> None:
+    app.config["RATELIMIT_SEARCH"] = "3 per minute"
+    add_post(user, "Lighthouse keepers")
+    assert client.get("/search?q=lighthouse").status_code == 200
+    assert client.get("/api/posts?q=lighthouse").status_code == 200
+    # The search page without words, a refused query and the plain lists search nothing.
+    assert client.get("/search").status_code == 200
+    assert client.get("/search?q=" + "x" * 500).status_code == 400
+    assert client.get("/api/posts").status_code == 200
+    assert client.get("/").status_code == 200
+    assert client.get("/search?q=keepers").status_code == 200
+
+    page = client.get("/search?q=lighthouse")
+    api = client.get("/api/posts?q=lighthouse")
+
+    assert page.status_code == 429
+    assert "Too many searches" in text(page)
+    assert int(page.headers["Retry-After"]) >= 1
+    assert api.status_code == 429
+    assert "Too many searches" in api.get_json()["message"]
+    assert int(api.headers["Retry-After"]) >= 1
+    # Another client searches on.
+    other = app.test_client()
+    elsewhere = {"REMOTE_ADDR": "127.0.0.9"}
+    assert other.get("/search?q=lighthouse", environ_base=elsewhere).status_code == 200

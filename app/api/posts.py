@@ -9,6 +9,7 @@ from flask import url_for
 from .. import listings
 from ..extensions import db
 from ..models import Post
+from ..rate_limits import claim_search
 from ..search import search_posts
 from . import bp
 from .auth import current_api_user
@@ -39,13 +40,14 @@ def _get_own_post(post_id: int) -> Post:
 
 
 @bp.get("/posts")
-@operation(query=PostListArgsSchema, replies={200: PostPageSchema})
+@operation(query=PostListArgsSchema, replies={200: PostPageSchema}, errors=(429,))
 def list_posts(query: dict[str, Any]) -> dict[str, Any]:
     """List posts, newest first, or search them with q."""
     if "q" not in query:
         page = listings.latest_posts(query["page"], query["per_page"])
         return page_body(page, "api.list_posts")
     # A search is never cached (app/search.py); its links keep the query and the order.
+    claim_search()
     found = search_posts(query["q"], query["page"], query["per_page"], query["order"])
     return page_body(found, "api.list_posts", q=query["q"], order=query["order"].value)
 

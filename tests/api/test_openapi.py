@@ -404,6 +404,9 @@ def test_documented_response_codes_are_exactly_those_the_api_answers_with(
     post = create_post(client, token)
     call(client, "get", "/api/posts")
     call(client, "get", "/api/posts?per_page=101")
+    app.config["RATELIMIT_SEARCH"] = "1 per hour"
+    call(client, "get", "/api/posts?q=words")
+    call(client, "get", "/api/posts?q=words")
     call(client, "post", "/api/posts", json={"title": "T", "body": "B"}, headers=auth)
     call(client, "post", "/api/posts", json={"title": "T"}, headers=auth)
     call(client, "post", "/api/posts", json={"title": "T", "body": "B"})
