@@ -74,18 +74,12 @@ def registrations(view: F) -> F:
 
 def claim_account_creation() -> None:
     """Count the account this request is about to create; 429 past ``RATELIMIT_REGISTER``."""
-    if not current_app.config.get("RATELIMIT_ENABLED", True):
-        return
-    item = parse(str(current_app.config["RATELIMIT_REGISTER"]))
-    identifiers = (str(current_app.config["RATELIMIT_KEY_PREFIX"]), "register", client_key())
-    allowed = in_limit_storage(
-        lambda strategy: strategy.hit(item, *identifiers), True, "the registration limit"
+    _claim_for_client(
+        "RATELIMIT_REGISTER",
+        "register",
+        "the registration limit",
+        "Too many requests: the limit here is {limit}. Please wait.",
     )
-    if not allowed:
-        raise TooManyRequests(
-            f"Too many requests: the limit here is {item}. Please wait.",
-            retry_after=seconds_left(item, identifiers),
-        )
 
 
 def claim_search() -> None:
@@ -95,17 +89,24 @@ def claim_search() -> None:
     page without words, a refused query and the plain list of posts cost
     nothing, and the cached list is served before any view runs.
     """
+    _claim_for_client(
+        "RATELIMIT_SEARCH",
+        "search",
+        "the search limit",
+        "Too many searches: the limit is {limit}. Please wait a little and search again.",
+    )
+
+
+def _claim_for_client(setting: str, scope: str, what: str, refusal: str) -> None:
+    """Count one use of ``scope`` by this client against ``setting``; past it, 429."""
     if not current_app.config.get("RATELIMIT_ENABLED", True):
         return
-    item = parse(str(current_app.config["RATELIMIT_SEARCH"]))
-    identifiers = (str(current_app.config["RATELIMIT_KEY_PREFIX"]), "search", client_key())
-    allowed = in_limit_storage(
-        lambda strategy: strategy.hit(item, *identifiers), True, "the search limit"
-    )
+    item = parse(str(current_app.config[setting]))
+    identifiers = (str(current_app.config["RATELIMIT_KEY_PREFIX"]), scope, client_key())
+    allowed = in_limit_storage(lambda strategy: strategy.hit(item, *identifiers), True, what)
     if not allowed:
         raise TooManyRequests(
-            f"Too many searches: the limit is {item}. Please wait a little and search again.",
-            retry_after=seconds_left(item, identifiers),
+            refusal.format(limit=item), retry_after=seconds_left(item, identifiers)
         )
 
 
