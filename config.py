@@ -381,8 +381,11 @@ class BaseConfig:
         self.POSTS_PER_PAGE = _env_int("POSTS_PER_PAGE", 10, minimum=1, maximum=100)
         # MariaDB stops a search's statement after this many seconds, and the
         # visitor is told (503). Below DATABASE_READ_TIMEOUT, so that a slow search
-        # fails alone instead of looking like a server that stopped answering.
-        self.SEARCH_TIME_LIMIT = _env_seconds("SEARCH_TIME_LIMIT", 2.0, 0.001, 600)
+        # fails alone instead of looking like a server that stopped answering: by
+        # default 2 s, or two thirds of a shorter read timeout.
+        self.SEARCH_TIME_LIMIT = _env_seconds(
+            "SEARCH_TIME_LIMIT", min(2.0, database_read_timeout() * 2 / 3), 0.001, 600
+        )
         # Werkzeug's default (scrypt); tests use a cheaper cost.
         self.PASSWORD_HASH_METHOD = "scrypt"
         self.API_TOKEN_LIFETIME = timedelta(
@@ -586,6 +589,11 @@ class BaseConfig:
             raise ConfigError(problem)
 
 
+def database_read_timeout() -> int:
+    """DATABASE_READ_TIMEOUT: seconds a server database may take to answer a statement."""
+    return _env_int("DATABASE_READ_TIMEOUT", 600 if running_flask_command() else 3, minimum=1)
+
+
 def engine_options(database_url: str | None) -> dict[str, object]:
     """Connection pool settings suited to the database behind ``database_url``."""
     # Error messages must not carry row values (password hashes, session tokens)
@@ -601,9 +609,7 @@ def engine_options(database_url: str | None) -> dict[str, object]:
         # a page's queries take milliseconds, so a request waits no longer for a reply
         # than for a connection; the flask command (migrations on big tables) gets
         # ten minutes.
-        io_timeout = _env_int(
-            "DATABASE_READ_TIMEOUT", 600 if running_flask_command() else 3, minimum=1
-        )
+        io_timeout = database_read_timeout()
         return {
             **common,
             # Detect connections the server closed (wait_timeout) before using them.

@@ -416,6 +416,10 @@ def test_a_search_time_limit_must_stay_below_the_read_timeout(
         create_app("testing")
     monkeypatch.setenv("DATABASE_READ_TIMEOUT", "10")
     assert create_app("testing").config["SEARCH_TIME_LIMIT"] == 3
+    # Left to its default, the limit follows a shorter read timeout down.
+    monkeypatch.delenv("SEARCH_TIME_LIMIT")
+    monkeypatch.setenv("DATABASE_READ_TIMEOUT", "2")
+    assert create_app("testing").config["SEARCH_TIME_LIMIT"] == pytest.approx(4 / 3)
 
 
 def test_the_database_retry_interval_is_read_from_the_environment(
