@@ -52,7 +52,12 @@ def upgrade():
         # InnoDB indexes the posts already there while it builds the index.
         op.create_index(FULLTEXT_INDEX, 'posts', ['title', 'body'], mysql_prefix='FULLTEXT')
     else:
-        raise NotImplementedError(f'full-text search over posts is not written for {dialect}')
+        # config.py accepts only SQLite and MySQL/MariaDB; say so rather than
+        # leave a database without the index search needs.
+        raise RuntimeError(
+            f'full-text search needs SQLite or MySQL/MariaDB, not {dialect}: '
+            'this app supports only those databases'
+        )
 
 
 def downgrade():
