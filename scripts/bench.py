@@ -121,14 +121,7 @@ def parse_arguments() -> argparse.Namespace:
         default=",".join(ROUTE_KEYS),
         help=f"comma-separated, of: {', '.join(ROUTE_KEYS)} (the reference always runs)",
     )
-    parser.add_argument(
-        "--mariadb",
-        default="mysql+pymysql://root@127.0.0.1:3306",
-        help="the MariaDB server to create the benchmark's database on",
-    )
-    parser.add_argument(
-        "--redis", default="redis://127.0.0.1:6379/0", help="the Redis for cache and limits"
-    )
+    bench_data.add_server_arguments(parser)
     args = parser.parse_args()
     chosen = {key.strip() for key in args.routes.split(",") if key.strip()}
     unknown = chosen - set(ROUTE_KEYS)

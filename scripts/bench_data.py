@@ -7,6 +7,7 @@ than the minutes 100,000 ORM objects would.
 
 from __future__ import annotations
 
+import argparse
 import random
 import subprocess
 import time
@@ -174,3 +175,16 @@ def delete_redis_keys(redis_url: str, marker: str) -> int:
         deleted += len(batch)
     client.close()
     return deleted
+
+
+def add_server_arguments(parser: argparse.ArgumentParser, redis: bool = True) -> None:
+    """The benchmarks' ``--mariadb`` (and ``--redis``) options: the machine's servers by default."""
+    parser.add_argument(
+        "--mariadb",
+        default="mysql+pymysql://root@127.0.0.1:3306",
+        help="the MariaDB server to create the benchmark's database on",
+    )
+    if redis:
+        parser.add_argument(
+            "--redis", default="redis://127.0.0.1:6379/0", help="the Redis for cache and limits"
+        )

@@ -63,14 +63,7 @@ def parse_arguments() -> argparse.Namespace:
         "--routes", default=",".join(ROUTES), help=f"comma-separated, of: {', '.join(ROUTES)}"
     )
     parser.add_argument("--profile", choices=sorted(ROUTES), help="profile this route instead")
-    parser.add_argument(
-        "--mariadb",
-        default="mysql+pymysql://root@127.0.0.1:3306",
-        help="the MariaDB server to create the benchmark's database on",
-    )
-    parser.add_argument(
-        "--redis", default="redis://127.0.0.1:6379/0", help="the Redis for cache and limits"
-    )
+    bench_data.add_server_arguments(parser)
     args = parser.parse_args()
     args.route_keys = [key.strip() for key in args.routes.split(",") if key.strip()]
     unknown = set(args.route_keys) - set(ROUTES)

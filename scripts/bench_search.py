@@ -90,11 +90,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument(
         "--databases", default="mariadb,sqlite", help="comma-separated: mariadb, sqlite"
     )
-    parser.add_argument(
-        "--mariadb",
-        default="mysql+pymysql://root@127.0.0.1:3306",
-        help="the MariaDB server to create the benchmark's database on",
-    )
+    bench_data.add_server_arguments(parser, redis=False)
     args = parser.parse_args()
     args.database_names = [name.strip() for name in args.databases.split(",") if name.strip()]
     if not set(args.database_names) <= {"mariadb", "sqlite"}:
