@@ -7,14 +7,17 @@ from typing import Any
 
 from flask import Flask
 
+from .lighter_requests import LighterRequestsMixin
+
 # The one place the version is written: the OpenAPI document reads it, and
 # CHANGELOG.md records what each version changed.
 __version__ = "1.1.0"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-class SiteFlask(Flask):
-    """Flask, with unhandled errors logged the way ``errors.log_exception`` says."""
+class SiteFlask(LighterRequestsMixin, Flask):
+    """Flask, with unhandled errors logged the way ``errors.log_exception`` says,
+    and the per-request repeats of ``lighter_requests`` done once."""
 
     def log_exception(self, exc_info: Any) -> None:
         from .errors import log_exception

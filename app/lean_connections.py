@@ -14,8 +14,11 @@ the pool's rollback when the connection comes back. Here:
   caught by the first query's read timeout instead, as a ping would be.
 - A rollback is sent only when a statement ran since the last commit or
   rollback: the pool's reset after the session's rollback is then free, and
-  so is every rollback after ``SELECT 1``, which reads no table and so opens
-  no transaction (MariaDB's ``@@in_transaction`` stays 0).
+  so is every rollback after ``SELECT 1`` or ``DO 1``, which read no table and
+  so open no transaction (MariaDB's ``@@in_transaction`` stays 0).
+- On a connection in autocommit mode (``autocommit_reads``) a rollback is sent
+  only inside an explicit transaction, as the server reports it: each
+  statement is otherwise committed as it runs.
 
 So a health check costs one round trip, and any other request one per query
 plus its rollback.
@@ -30,6 +33,7 @@ from typing import Any
 
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
+from pymysql.constants import SERVER_STATUS
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -37,7 +41,7 @@ from sqlalchemy.engine import Engine
 # before any other statement: while set, there is nothing to roll back.
 SETTLED = "_app_nothing_to_roll_back"
 # Statements that read no table: under autocommit off they open no transaction.
-NO_TRANSACTION = frozenset({"select 1"})
+NO_TRANSACTION = frozenset({"select 1", "do 1"})
 
 
 def _driver_connection(connection: Any) -> Any:
@@ -59,6 +63,18 @@ def closed_by_server(connection: Any) -> bool | None:
     return bool(poller.poll(0))
 
 
+def committed_as_it_runs(connection: Any) -> bool:
+    """Is this connection in autocommit mode with no explicit transaction open?
+
+    Read from the status the server sent with its last reply: no round trip.
+    """
+    status = getattr(_driver_connection(connection), "server_status", None)
+    if not isinstance(status, int):
+        return False
+    autocommit = status & SERVER_STATUS.SERVER_STATUS_AUTOCOMMIT
+    return bool(autocommit) and not status & SERVER_STATUS.SERVER_STATUS_IN_TRANS
+
+
 def install(engine: Engine) -> None:
     """Make ``engine`` (MariaDB/MySQL through PyMySQL) ping and roll back only when needed."""
     dialect = engine.dialect
@@ -70,7 +86,7 @@ def install(engine: Engine) -> None:
 
     def do_rollback(connection: Any) -> None:
         driver = _driver_connection(connection)
-        if getattr(driver, SETTLED, False):
+        if getattr(driver, SETTLED, False) or committed_as_it_runs(driver):
             return
         rollback(connection)
         setattr(driver, SETTLED, True)

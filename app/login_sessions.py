@@ -30,6 +30,7 @@ from flask import Flask, current_app, request, session
 from flask_login import COOKIE_NAME, login_user, user_loaded_from_cookie
 from sqlalchemy import select
 
+from . import autocommit_reads
 from .extensions import db, login_manager
 from .models import User
 
@@ -55,7 +56,11 @@ def load_user(login_id: str) -> User | None:
     token, _, digest = login_id.rpartition(".")
     user = None
     if token and hmac.compare_digest(digest, browser_digest()):
-        user = db.session.scalar(select(User).where(User.session_token == token))
+        # A lone read: in autocommit it leaves no transaction to roll back.
+        user = db.session.scalar(
+            select(User).where(User.session_token == token),
+            bind_arguments=autocommit_reads.bind_arguments(),
+        )
     if user is None:
         _forget_login()
     return user

@@ -4,7 +4,9 @@ Ready means: the database answers, every Redis store the app is configured with
 answers (unless ``READY_NEEDS_REDIS`` is off), and no sysadmin has asked the
 node to drain by creating ``DRAIN_FILE``.
 
-Cheap by design. The database gets one ``SELECT 1``. Redis is asked through the
+Cheap by design. The database gets one statement, ``DO 1`` on MariaDB/MySQL
+(it answers with a bare OK packet, where ``SELECT 1`` sends a result set to
+parse) and ``SELECT 1`` elsewhere. Redis is asked through the
 cache's and the rate limiter's own outage state: while either already knows
 Redis is down, it is not asked again until its next probe is due, and that
 probe is what brings it back, so a node the balancer took out (and so gets no
@@ -79,8 +81,12 @@ def drain_requested() -> bool:
     return Path(current_app.config["DRAIN_FILE"]).exists()
 
 
+# The cheapest statement each server answers; SELECT 1 where none is listed.
+_PROBES = {"mysql": "DO 1", "mariadb": "DO 1"}
+
+
 def database_problem() -> str | None:
-    """Why the database does not answer ``SELECT 1`` now, or None when it does.
+    """Why the database does not answer a statement now, or None when it does.
 
     Asked on a pooled connection of its own, not through the request's ORM
     session: a check needs no session, and opening and closing one cost the
@@ -90,7 +96,7 @@ def database_problem() -> str | None:
     """
     try:
         with db.engine.connect() as connection:
-            connection.exec_driver_sql("SELECT 1")
+            connection.exec_driver_sql(_PROBES.get(connection.dialect.name, "SELECT 1"))
     except (SQLAlchemyError, OSError) as error:
         fault = classify(error)
         return fault.cause if fault else f"{type(error).__name__}: {error}"

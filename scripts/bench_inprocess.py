@@ -1,16 +1,18 @@
 """Benchmark: the app's own cost per request, in process, without a server or TLS.
 
     .venv/bin/python scripts/bench_inprocess.py [--requests 2000] [--batches 7]
-        [--routes health,home,...] [--profile health]
+        [--routes health,home,...] [--profile health [--sort tottime] [--lines 40]]
 
 Creates a MariaDB database of its own (dropped at the end) and uses the
 machine's Redis under a prefix of its own (deleted at the end), as
 ``make bench`` does; seeds users and posts; loads the app as mod_wsgi does
 (``wsgi_app.wsgi``: the production configuration, the warm-up, the frozen
 start), then calls it as a WSGI application from one thread, in batches, and
-prints each route's microseconds per request (median and fastest batch), next
-to a minimal Flask app answering a small JSON in the same loop. Anonymous
-pages are asked twice first, so the timed requests are the cached answers.
+prints each route's microseconds per request (median and fastest batch, and
+the median CPU time of this process alone), next to a minimal Flask app
+answering a small JSON in the same loop. Anonymous pages are asked twice
+first, so the timed requests are the cached answers; ``home-logged-in`` is
+the home page for a user logged in through the site's form.
 Times include the round trips to MariaDB and Redis on loopback.
 
 ``--profile ROUTE`` runs cProfile over that route's requests instead and
@@ -27,6 +29,7 @@ import cProfile
 import io
 import os
 import pstats
+import re
 import runpy
 import secrets
 import statistics
@@ -41,6 +44,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask import Flask
+from werkzeug.test import Client
 
 from scripts import bench_data
 from scripts.private_apache import PROJECT
@@ -52,7 +56,10 @@ ROUTES = {
     "posts-api": "/api/posts?per_page=20",
     "user": "/users/demo1",
     "post": "/posts/1",
+    "home-logged-in": "/",
 }
+# Routes asked with the session cookie of a logged-in user.
+LOGGED_IN = {"home-logged-in"}
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -63,6 +70,10 @@ def parse_arguments() -> argparse.Namespace:
         "--routes", default=",".join(ROUTES), help=f"comma-separated, of: {', '.join(ROUTES)}"
     )
     parser.add_argument("--profile", choices=sorted(ROUTES), help="profile this route instead")
+    parser.add_argument(
+        "--sort", default="cumulative", help="profile order: cumulative (default) or tottime"
+    )
+    parser.add_argument("--lines", type=int, default=40, help="profile lines to print (40)")
     bench_data.add_server_arguments(parser)
     args = parser.parse_args()
     args.route_keys = [key.strip() for key in args.routes.split(",") if key.strip()]
@@ -100,9 +111,35 @@ def environ_for(path: str) -> dict[str, Any]:
     }
 
 
-def requester(app: WSGIApp, path: str) -> Callable[[], str]:
+def log_in(app: WSGIApp) -> str:
+    """Log a seeded user in through the site's form; the Cookie header to send."""
+    client = Client(app)
+    base = "https://localhost"
+    # The address and User-Agent of environ_for: the session is bound to both.
+    asked = {
+        "headers": {"User-Agent": "flaskapp-bench"},
+        "environ_base": {"REMOTE_ADDR": "127.0.0.1"},
+    }
+    form = client.get(f"{base}/auth/login", **asked).get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form)
+    if token is None:
+        raise RuntimeError("the log-in form has no CSRF token")
+    data = {"csrf_token": token[1], "login": "demo1", "password": bench_data.PASSWORD}
+    referer = {**asked["headers"], "Referer": f"{base}/auth/login"}
+    client.post(f"{base}/auth/login", data=data, **{**asked, "headers": referer})
+    if "Log out" not in client.get(f"{base}/", **asked).get_data(as_text=True):
+        raise RuntimeError("logging in through the form failed")
+    cookies = [
+        client.get_cookie(name, domain="localhost") for name in ("session", "remember_token")
+    ]
+    return "; ".join(f"{c.key}={c.value}" for c in cookies if c is not None)
+
+
+def requester(app: WSGIApp, path: str, cookie: str = "") -> Callable[[], str]:
     """One GET of ``path`` through ``app``, body read and closed; returns the status line."""
     template = environ_for(path)
+    if cookie:
+        template["HTTP_COOKIE"] = cookie
     status = [""]
 
     def start_response(line: str, headers: Any, exc_info: Any = None) -> Callable[..., None]:
@@ -125,15 +162,18 @@ def requester(app: WSGIApp, path: str) -> Callable[[], str]:
     return one
 
 
-def microseconds(one: Callable[[], str], requests: int, batches: int) -> list[float]:
-    """Microseconds per request of each batch."""
-    results = []
+def microseconds(
+    one: Callable[[], str], requests: int, batches: int
+) -> tuple[list[float], list[float]]:
+    """Microseconds per request of each batch: elapsed, and this process's CPU."""
+    elapsed, cpu = [], []
     for _ in range(batches):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         for _ in range(requests):
             one()
-        results.append((time.perf_counter() - started) / requests * 1e6)
-    return results
+        elapsed.append((time.perf_counter() - started) / requests * 1e6)
+        cpu.append((time.process_time() - started_cpu) / requests * 1e6)
+    return elapsed, cpu
 
 
 def reference_app() -> Flask:
@@ -183,7 +223,10 @@ def main() -> int:
         prepare(args, cleanup)
         app: WSGIApp = runpy.run_path(str(PROJECT / "wsgi_app.wsgi"))["application"]
         keys = [args.profile] if args.profile else args.route_keys
-        requests = {key: requester(app, ROUTES[key]) for key in keys}
+        cookie = log_in(app) if LOGGED_IN & set(keys) else ""
+        requests = {
+            key: requester(app, ROUTES[key], cookie if key in LOGGED_IN else "") for key in keys
+        }
         for key, one in requests.items():
             # Warm: the connections, and the page cache for anonymous pages.
             statuses = {one() for _ in range(50)}
@@ -193,20 +236,23 @@ def main() -> int:
             profiler = cProfile.Profile()
             one = requests[args.profile]
             profiler.runcall(lambda: [one() for _ in range(args.requests)])
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+            pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.lines)
             return 0
         requests = {"reference": requester(reference_app(), "/reference"), **requests}
-        print(f"{'route':26} {'median µs':>10} {'fastest µs':>11} {'x minimal':>10}")
+        print(f"{'route':34} {'median µs':>10} {'fastest µs':>11} {'x minimal':>10} {'CPU µs':>8}")
         reference_median = 0.0
         for key, one in requests.items():
             for _ in range(200):
                 one()
-            batches = microseconds(one, args.requests, args.batches)
+            batches, cpu = microseconds(one, args.requests, args.batches)
             median = statistics.median(batches)
             reference_median = reference_median or median
             label = "minimal Flask app" if key == "reference" else f"GET {ROUTES[key]}"
+            if key in LOGGED_IN:
+                label += " logged in"
             print(
-                f"{label:26} {median:10.1f} {min(batches):11.1f} {reference_median / median:10.2f}"
+                f"{label:34} {median:10.1f} {min(batches):11.1f}"
+                f" {reference_median / median:10.2f} {statistics.median(cpu):8.1f}"
             )
     return 0
 

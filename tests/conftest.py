@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 import config
-from app import create_app, password_reset
+from app import autocommit_reads, create_app, password_reset
 from app.extensions import db
 from app.models import User
 from tests.helpers import (
@@ -92,6 +92,7 @@ def app() -> Iterator[Flask]:
         db.session.remove()
         empty_tables()
         db.engine.dispose()
+        autocommit_reads.dispose(app)
 
 
 @pytest.fixture

@@ -18,11 +18,12 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from flask import Flask
+from flask import Flask, current_app
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, delete, event, inspect
 from sqlalchemy import text as sql
 
+from app import autocommit_reads
 from app.extensions import db
 from app.models import User
 from tests.smtp_server import Inbox, free_port
@@ -244,14 +245,18 @@ def refuse_mail(app: Flask) -> None:
 
 @contextmanager
 def count_statements() -> Iterator[list[str]]:
-    """The SQL statements the app's engine runs inside the block."""
+    """The SQL statements the app's engines run inside the block (autocommit reads too)."""
     statements: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
         statements.append(statement)
 
-    event.listen(db.engine, "before_cursor_execute", record)
+    engines = [db.engine, autocommit_reads.engine_of(current_app)]
+    engines = [engine for engine in engines if engine is not None]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
     try:
         yield statements
     finally:
-        event.remove(db.engine, "before_cursor_execute", record)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)

@@ -33,7 +33,7 @@ from app.database_faults import classify
 from app.errors import MESSAGES
 from app.extensions import db
 from app.models import Post
-from tests.helpers import PASSWORD, csrf_token_from, make_user
+from tests.helpers import PASSWORD, SiteSession, csrf_token_from, make_user
 from tests.private_mariadb import (
     PrivateMariaDB,
     server_for_suite,
@@ -573,12 +573,49 @@ def test_a_health_check_costs_one_round_trip_and_a_page_a_query_and_a_rollback(
     commands_sent.clear()
     for _ in range(3):
         assert client.get("/api/health").status_code == 200
-    assert commands_sent == ["SELECT 1"] * 3
+    assert commands_sent == ["DO 1"] * 3
     commands_sent.clear()
     assert client.get(POST_PAGE).status_code == 200
     assert len(commands_sent) == 2
     assert commands_sent[0].startswith("SELECT")
     assert commands_sent[1] == "ROLLBACK"
+
+
+@pytest.mark.slow
+def test_a_logged_in_request_reads_its_user_in_autocommit_and_rolls_nothing_back(
+    lean_app: Flask, commands_sent: list[str]
+) -> None:
+    """The revocation check is one lone SELECT: no transaction is left for a ROLLBACK."""
+    client = lean_app.test_client()
+    site = SiteSession(client)
+    assert site.login("alice").status_code == 302
+    assert client.get("/api/health").status_code == 200  # both pools connected
+    assert "Log out" in client.get("/").get_data(as_text=True)
+    commands_sent.clear()
+    assert "Log out" in client.get("/").get_data(as_text=True)
+    assert len(commands_sent) == 1, commands_sent
+    assert commands_sent[0].startswith("SELECT users.")
+    # The post page's own query still runs in the request's transaction.
+    commands_sent.clear()
+    assert client.get(POST_PAGE).status_code == 200
+    assert [c.split(" ", 1)[0] for c in commands_sent] == ["SELECT", "SELECT", "ROLLBACK"]
+
+
+@pytest.mark.slow
+def test_a_revoked_session_is_refused_at_once_through_the_autocommit_read(
+    lean_app: Flask, mariadb: PrivateMariaDB
+) -> None:
+    """Revoked from elsewhere (another process, a console): the next request is anonymous."""
+    client = lean_app.test_client()
+    assert SiteSession(client).login("alice").status_code == 302
+    assert "Log out" in client.get("/").get_data(as_text=True)
+    with pymysql.connect(host="127.0.0.1", port=mariadb.port, user="root") as other:
+        other.cursor().execute(
+            f"UPDATE {mariadb.database}.users SET session_token = 'revoked'"
+            " WHERE username = 'alice'"
+        )
+        other.commit()
+    assert "Log out" not in client.get("/").get_data(as_text=True)
 
 
 @pytest.mark.slow
