@@ -29,12 +29,18 @@ import re
 from flask import Flask, current_app, request, session
 from flask_login import COOKIE_NAME, login_user, user_loaded_from_cookie
 from sqlalchemy import select
+from sqlalchemy.orm import load_only
 
 from . import autocommit_reads
 from .extensions import db, login_manager
 from .models import User
 
 _VERSION_NUMBERS = re.compile(r"\d+")
+# What every logged-in request needs of its user: the check (the session token)
+# and the page's header. The driver parses a description of every column a
+# SELECT returns, so the other columns (the profile, hashes, nonces) are read
+# on first use, by the few views that need them, in one more query.
+_EVERY_REQUEST = load_only(User.id, User.username, User.session_token)
 
 
 def browser_digest() -> str:
@@ -56,9 +62,9 @@ def load_user(login_id: str) -> User | None:
     token, _, digest = login_id.rpartition(".")
     user = None
     if token and hmac.compare_digest(digest, browser_digest()):
-        # A lone read: in autocommit it leaves no transaction to roll back.
         user = db.session.scalar(
-            select(User).where(User.session_token == token),
+            select(User).where(User.session_token == token).options(_EVERY_REQUEST),
+            # A lone read: in autocommit it leaves no transaction to roll back.
             bind_arguments=autocommit_reads.bind_arguments(),
         )
     if user is None:
