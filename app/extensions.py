@@ -15,7 +15,7 @@ from sqlalchemy.orm import DeclarativeBase
 
 from config import running_flask_command
 
-from . import database_faults, lean_connections
+from . import database_faults, lean_connections, mysql_tls
 from .resilient_limiter import ResilientLimiter
 
 
@@ -90,6 +90,7 @@ def init_app(app: Flask) -> None:
     db.init_app(app)
     database_faults.init_app(app, db)
     lean_connections.init_app(app, db)
+    mysql_tls.init_app(app, db)
     if running_flask_command():
         # Only ``flask db ...`` needs Flask-Migrate (and Alembic and Mako behind
         # it): the web processes never import them.
