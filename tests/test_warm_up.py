@@ -55,6 +55,7 @@ LOADED_ON_FIRST_USE = (
     "linkify_it",
     "nh3",
     "apispec",  # the OpenAPI document is built on the first request for it
+    "sqlite3",  # a site on MariaDB never opens SQLite (app/sqlite_types.py)
 )
 
 
