@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 
+import pymysql
 import pytest
 
 from app import create_app
@@ -24,6 +25,24 @@ def test_connections_without_tls_settings_share_one_context_that_verifies_nothin
     assert first.ctx is second.ctx
     assert first.ctx.verify_mode == ssl.CERT_NONE
     assert first.ctx.check_hostname is False
+
+
+def test_the_shared_context_has_pymysqls_settings_without_the_ca_bundle() -> None:
+    shared = SharedContextConnection(**UNREACHABLE).ctx
+    own = pymysql.connections.Connection(**UNREACHABLE).ctx
+
+    for setting in (
+        "protocol",
+        "verify_mode",
+        "check_hostname",
+        "verify_flags",
+        "options",
+        "minimum_version",
+        "maximum_version",
+    ):
+        assert getattr(shared, setting) == getattr(own, setting), setting
+    assert [c["name"] for c in shared.get_ciphers()] == [c["name"] for c in own.get_ciphers()]
+    assert shared.cert_store_stats()["x509_ca"] == 0
 
 
 def test_connections_with_tls_settings_still_get_their_own_context() -> None:
