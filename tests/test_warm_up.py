@@ -56,6 +56,7 @@ LOADED_ON_FIRST_USE = (
     "nh3",
     "apispec",  # the OpenAPI document is built on the first request for it
     "sqlite3",  # a site on MariaDB never opens SQLite (app/sqlite_types.py)
+    "xml.etree.ElementTree",  # Atom feeds (app/feeds.py)
 )
 
 
