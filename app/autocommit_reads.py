@@ -27,7 +27,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
-from . import database_faults, lean_connections
+from . import database_faults, lean_connections, mysql_tls
 
 EXTENSION_KEY = "autocommit_reads"
 
@@ -41,8 +41,10 @@ def init_app(app: Flask, db: SQLAlchemy) -> None:
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     # The main engine's URL carries what Flask-SQLAlchemy added (charset=utf8mb4).
     engine = create_engine(main.url, isolation_level="AUTOCOMMIT", **options)
+    # Guarded, checked and connected as the main engine's connections are.
     database_faults.guard_engine(engine, app.config["DATABASE_RETRY_INTERVAL"])
     lean_connections.install(engine)
+    mysql_tls.install(engine)
     app.extensions[EXTENSION_KEY] = engine
 
 

@@ -17,16 +17,31 @@ share), run ``flask posts render --all``, which renders bios again too
 
 from __future__ import annotations
 
+from functools import cache
+from typing import TYPE_CHECKING
+
 from . import post_rendering
+
+if TYPE_CHECKING:
+    import nh3
+    from markdown_it import MarkdownIt
 
 # The block rules a bio goes without (markdown-it's names for them).
 LEFT_OUT_BLOCKS = ("heading", "lheading", "table", "code", "fence", "blockquote", "hr")
 BIO_TAGS = frozenset({"p", "br", "strong", "em", "s", "code", "ul", "ol", "li", "a"})
 
-_PARSER = post_rendering.markdown_parser(without=LEFT_OUT_BLOCKS)
-_SANITISER = post_rendering.sanitiser(BIO_TAGS)
-
 
 def render(markdown: str) -> str:
     """The sanitised HTML of the bio ``markdown``."""
-    return _SANITISER.clean(_PARSER.render(markdown))
+    return _bio_sanitiser().clean(_bio_parser().render(markdown))
+
+
+# Built on the first bio rendered, as the posts' are (app/post_rendering.py says why).
+@cache
+def _bio_parser() -> MarkdownIt:
+    return post_rendering.markdown_parser(without=LEFT_OUT_BLOCKS)
+
+
+@cache
+def _bio_sanitiser() -> nh3.Cleaner:
+    return post_rendering.sanitiser(BIO_TAGS)

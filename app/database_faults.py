@@ -17,7 +17,6 @@ The pieces:
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -31,6 +30,8 @@ from sqlalchemy.engine import Dialect, Engine, ExceptionContext
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.log import InstanceLogger
+
+from .sqlite_types import is_sqlite
 
 logger = logging.getLogger("app.database")
 
@@ -132,7 +133,7 @@ def classify(error: BaseException) -> DatabaseFault | None:
             return DatabaseFault("schema", cause, code)
         if code in ACCESS_CODES:
             return DatabaseFault("access", cause, code)
-    elif isinstance(driver_error, sqlite3.OperationalError):
+    elif is_sqlite(driver_error, "OperationalError"):
         message = str(driver_error).lower()
         if message.startswith(SQLITE_OUTAGE):
             return DatabaseFault("unavailable", _one_line(f"SQLite: {driver_error}"))

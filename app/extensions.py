@@ -2,7 +2,6 @@
 
 import hashlib
 import ipaddress
-import sqlite3
 from typing import Any
 
 from flask import Flask, request
@@ -15,8 +14,9 @@ from sqlalchemy.orm import DeclarativeBase
 
 from config import running_flask_command
 
-from . import autocommit_reads, database_faults, lean_connections
+from . import autocommit_reads, database_faults, lean_connections, mysql_tls
 from .resilient_limiter import ResilientLimiter
+from .sqlite_types import is_sqlite
 
 
 class Base(DeclarativeBase):
@@ -35,7 +35,7 @@ class Base(DeclarativeBase):
 
 @event.listens_for(Engine, "connect")
 def _sqlite_enforces_foreign_keys(dbapi_connection: Any, connection_record: Any) -> None:
-    if isinstance(dbapi_connection, sqlite3.Connection):
+    if is_sqlite(dbapi_connection, "Connection"):
         cursor = dbapi_connection.cursor()
         # SQLite ignores ON DELETE CASCADE unless asked, per connection.
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -90,6 +90,7 @@ def init_app(app: Flask) -> None:
     db.init_app(app)
     database_faults.init_app(app, db)
     lean_connections.init_app(app, db)
+    mysql_tls.init_app(app, db)
     autocommit_reads.init_app(app, db)
     if running_flask_command():
         # Only ``flask db ...`` needs Flask-Migrate (and Alembic and Mako behind

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from xml.etree import ElementTree
+from functools import cache
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, abort, current_app
 from flask.wrappers import Response
@@ -33,6 +35,9 @@ from .extensions import db
 from .models import Post, User
 from .public_urls import PublicUrlMissing, PublicUrls
 from .validation import normalize_username
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
 
 bp = Blueprint("feeds", __name__)
 
@@ -46,8 +51,6 @@ NO_FEEDS = "This site publishes no feeds."
 # them out of posts written through the site and the API; a row written with
 # plain SQL could still hold one, and must not make the whole feed unreadable.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-ElementTree.register_namespace("", ATOM_NAMESPACE)
 
 
 def init_app(app: Flask) -> None:
@@ -132,7 +135,8 @@ def _feed(
 ) -> tuple[bytes, datetime]:
     """The feed document, and when it was last updated."""
     updated = max((post.updated_at for post in posts), default=EMPTY_FEED_UPDATED)
-    feed = ElementTree.Element(_atom("feed"))
+    tree = _element_tree()
+    feed = tree.Element(_atom("feed"))
     _text(feed, "id", self_url)
     _text(feed, "title", title)
     _text(feed, "subtitle", subtitle)
@@ -141,17 +145,17 @@ def _feed(
     _link(feed, "alternate", page_url, "text/html")
     for post in posts:
         post_url = urls("site.post_detail", post_id=post.id)
-        entry = ElementTree.SubElement(feed, _atom("entry"))
+        entry = tree.SubElement(feed, _atom("entry"))
         _text(entry, "id", post_url)
         _text(entry, "title", post.title)
         _link(entry, "alternate", post_url, "text/html")
-        author = ElementTree.SubElement(entry, _atom("author"))
+        author = tree.SubElement(entry, _atom("author"))
         _text(author, "name", post.author.username)
         _text(author, "uri", urls("site.user_profile", username=post.author.username))
         _text(entry, "published", _timestamp(post.created_at))
         _text(entry, "updated", _timestamp(post.updated_at))
         _text(entry, "content", entry_html(post)).set("type", "html")
-    document = ElementTree.tostring(feed, encoding="utf-8", xml_declaration=True)
+    document = tree.tostring(feed, encoding="utf-8", xml_declaration=True)
     return document, updated
 
 
@@ -166,14 +170,24 @@ def _atom(name: str) -> str:
     return f"{{{ATOM_NAMESPACE}}}{name}"
 
 
-def _text(parent: ElementTree.Element, name: str, value: str) -> ElementTree.Element:
-    element = ElementTree.SubElement(parent, _atom(name))
+@cache
+def _element_tree() -> ModuleType:
+    # Imported by a process's first feed, not at its start: most processes never
+    # build one, and the XML modules cost each of them about 0.25 MiB.
+    from xml.etree import ElementTree
+
+    ElementTree.register_namespace("", ATOM_NAMESPACE)
+    return ElementTree
+
+
+def _text(parent: Element, name: str, value: str) -> Element:
+    element = _element_tree().SubElement(parent, _atom(name))
     element.text = _NOT_XML.sub("\ufffd", value)
     return element
 
 
-def _link(parent: ElementTree.Element, rel: str, href: str, mimetype: str) -> None:
-    ElementTree.SubElement(parent, _atom("link"), rel=rel, type=mimetype, href=href)
+def _link(parent: Element, rel: str, href: str, mimetype: str) -> None:
+    _element_tree().SubElement(parent, _atom("link"), rel=rel, type=mimetype, href=href)
 
 
 def _timestamp(moment: datetime) -> str:

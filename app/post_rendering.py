@@ -29,6 +29,12 @@ After changing what is rendered, run ``flask posts render --all``
 (``app/stored_renderings.py``): posts keep what was rendered when they were
 written, and so do profiles' bios, which use this parser and sanitiser with
 fewer kinds of block (``app/bio_rendering.py``).
+
+Posts are rendered when written, so a server process that only serves reads
+never renders: the Markdown and sanitiser libraries, and the parser and
+sanitiser built from them (some 4 MiB of a process), are loaded on a process's
+first render, not with this module. That first post, preview or bio waits
+70-100 ms longer (the imports, and linkify-it compiling its patterns).
 """
 
 from __future__ import annotations
@@ -36,14 +42,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
 
-import nh3
-from markdown_it import MarkdownIt
-from markdown_it.common.utils import escapeHtml
-from markdown_it.renderer import RendererHTML
-from markdown_it.rules_core import StateCore
-from markdown_it.token import Token
-from markdown_it.utils import EnvType, OptionsDict
+if TYPE_CHECKING:
+    import nh3
+    from markdown_it import MarkdownIt
+    from markdown_it.renderer import RendererHTML
+    from markdown_it.rules_core import StateCore
+    from markdown_it.token import Token
+    from markdown_it.utils import EnvType, OptionsDict
 
 # The longest excerpt, ellipsis included (the lists showed 280 characters before).
 EXCERPT_MAX = 280
@@ -101,15 +109,16 @@ class RenderedPost:
 
 def render(markdown: str) -> RenderedPost:
     """The sanitised HTML and the plain-text excerpt of the Markdown ``markdown``."""
+    parser = _post_parser()
     env: EnvType = {}
-    tokens = _PARSER.parse(markdown, env)
-    html = _PARSER.renderer.render(tokens, _PARSER.options, env)
+    tokens = parser.parse(markdown, env)
+    html = parser.renderer.render(tokens, parser.options, env)
     return RenderedPost(html=sanitise(html), excerpt=_excerpt(tokens))
 
 
 def sanitise(html: str) -> str:
     """``html`` with only the allowed tags, attributes and URL schemes, and rel on every link."""
-    return _SANITISER.clean(html)
+    return _post_sanitiser().clean(html)
 
 
 def is_allowed_url(url: str) -> bool:
@@ -126,13 +135,6 @@ def is_allowed_url(url: str) -> bool:
     return _SCHEME.fullmatch(scheme) is not None and scheme.lower() in ALLOWED_SCHEMES
 
 
-class _PostMarkdown(MarkdownIt):
-    def validateLink(self, url: str) -> bool:
-        # markdown-it refuses only javascript:, vbscript:, file: and most data:
-        # URLs; ours is an allowlist. A refused destination makes no link.
-        return is_allowed_url(url)
-
-
 def _image_as_link(
     renderer: RendererHTML,
     tokens: Sequence[Token],
@@ -140,6 +142,8 @@ def _image_as_link(
     options: OptionsDict,
     env: EnvType,
 ) -> str:
+    from markdown_it.common.utils import escapeHtml
+
     token = tokens[idx]
     alt = renderer.renderInlineAsText(token.children or [], options, env)
     if _inside_link(tokens, idx):
@@ -261,7 +265,12 @@ def markdown_parser(without: Sequence[str] = ()) -> MarkdownIt:
     Text that a rule left out would have parsed stays text. Everything else (the
     link allowlist, images as links, bare URLs, headings one level down) is the posts'.
     """
-    md = _PostMarkdown("commonmark", {"html": False, "linkify": True, "typographer": False})
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False})
+    # markdown-it refuses only javascript:, vbscript:, file: and most data:
+    # URLs; ours is an allowlist. A refused destination makes no link.
+    md.validateLink = is_allowed_url  # type: ignore[method-assign]
     md.enable(["table", "strikethrough", "linkify"])
     if without:
         md.disable(list(without))
@@ -274,6 +283,8 @@ def markdown_parser(without: Sequence[str] = ()) -> MarkdownIt:
 
 def sanitiser(tags: frozenset[str] = ALLOWED_TAGS) -> nh3.Cleaner:
     """The posts' sanitiser, keeping only ``tags`` (a subset of ALLOWED_TAGS)."""
+    import nh3
+
     return nh3.Cleaner(
         tags=set(tags),
         attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items() if tag in tags},
@@ -284,9 +295,11 @@ def sanitiser(tags: frozenset[str] = ALLOWED_TAGS) -> nh3.Cleaner:
     )
 
 
-_PARSER = markdown_parser()
-_SANITISER = sanitiser()
-# linkify-it compiles its patterns on first use (40 ms): done on import, which
-# mod_wsgi does when a daemon process starts (wsgi_app.wsgi), rather than on
-# the first post or preview a visitor sends to the process.
-render("http://example.org www.example.org ada@example.org")
+@cache
+def _post_parser() -> MarkdownIt:
+    return markdown_parser()
+
+
+@cache
+def _post_sanitiser() -> nh3.Cleaner:
+    return sanitiser()

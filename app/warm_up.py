@@ -2,10 +2,13 @@
 
 mod_wsgi loads the app when a daemon process starts (``wsgi_app.wsgi``); what
 Flask and its extensions would otherwise build on first use (the first pages'
-compiled templates, the URL map's order, the ORM's mappers, the OpenAPI
-document, the API's schema instances) is built there too, so no visitor waits
-for it. Nothing here talks to the database or Redis: a server that is down
-must not hold up the start.
+compiled templates, the URL map's order, the ORM's mappers, the API's schema
+instances) is built there too, so no visitor waits for it. Nothing here talks
+to the database or Redis: a server that is down must not hold up the start.
+
+Not built here: what few requests need and every process would carry, such as
+the OpenAPI document (``api/openapi.py``) and the Markdown parser
+(``post_rendering.py``); the first request that needs one builds it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from flask import Flask
 from sqlalchemy.orm import configure_mappers
 
 from .api import operations
-from .api.openapi import cache_document
 
 # The pages the first visitors after a deploy most likely open, and what they
 # import. Not every template: compiling all of them (about 170 ms) would cost a
@@ -38,8 +40,6 @@ def warm_up(app: Flask) -> None:
         app.jinja_env.get_template(name)
     app.url_map.update()
     configure_mappers()
-    with app.app_context():
-        cache_document(app)
     for view in app.view_functions.values():
         described = operations.operation_of(view)
         if described is not None:
