@@ -41,8 +41,10 @@ def init_app(app: Flask, db: SQLAlchemy) -> None:
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     # The main engine's URL carries what Flask-SQLAlchemy added (charset=utf8mb4).
     engine = create_engine(main.url, isolation_level="AUTOCOMMIT", **options)
-    # Guarded, checked and connected as the main engine's connections are.
-    database_faults.guard_engine(engine, app.config["DATABASE_RETRY_INTERVAL"])
+    # Guarded, checked and connected as the main engine's connections are, and
+    # behind the same gate: a server found down through one pool is down for both.
+    interval = app.config["DATABASE_RETRY_INTERVAL"]
+    database_faults.guard_engine(engine, interval, gate=database_faults.gate_of(main))
     lean_connections.install(engine)
     mysql_tls.install(engine)
     app.extensions[EXTENSION_KEY] = engine

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,7 +28,7 @@ from flask import Flask, current_app, g
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine, ExceptionContext
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.log import InstanceLogger
 
@@ -77,6 +78,10 @@ ADVICE_BY_KIND = {
 SQLITE_OUTAGE = ("unable to open database file", "database is locked", "disk i/o error")
 SQLITE_SCHEMA = ("no such table", "no such column", "has no column named")
 MAX_CAUSE_LENGTH = 300
+
+
+# Engines' gates, so a second engine on the same server can share its main one's.
+_GATES: weakref.WeakKeyDictionary[Engine, ConnectGate] = weakref.WeakKeyDictionary()
 
 
 class DatabaseUnavailable(SQLAlchemyError):
@@ -218,6 +223,21 @@ class ConnectGate:
             self._probing = False
             self._cause = cause
 
+    def refuse_pooled(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        """The pool's ``checkout`` hook: while refusing, hand out no pooled connection either.
+
+        A server that stopped answering holds the next query of every pooled
+        connection for the read timeout; only the pool whose query timed out
+        drops its connections. With two pools (``autocommit_reads``) the other
+        one's would each wait again. ``DisconnectionError`` makes the pool drop
+        this connection and connect anew, which ``connect`` refuses at once.
+        """
+        with self._lock:
+            refusing = self._retry_at is not None and self._retry_at > time.monotonic()
+            cause = self._cause
+        if refusing:
+            raise DisconnectionError(f"not using a pooled connection after: {cause}")
+
     def on_error(self, context: ExceptionContext) -> None:
         """The engine's ``handle_error`` hook: a server that stopped answering trips the gate.
 
@@ -250,11 +270,17 @@ class QuietPoolFaults(logging.Filter):
         return True
 
 
-def guard_engine(engine: Engine, interval: float) -> ConnectGate:
-    """Put a ``ConnectGate`` in front of ``engine``'s new connections; quiet its pool."""
-    gate = ConnectGate(interval)
+def guard_engine(engine: Engine, interval: float, gate: ConnectGate | None = None) -> ConnectGate:
+    """Put a ``ConnectGate`` in front of ``engine``'s connections; quiet its pool.
+
+    Pass the ``gate`` of another engine on the same server to share it: a
+    fault seen through either then refuses connections of both.
+    """
+    gate = gate or ConnectGate(interval)
     event.listen(engine, "do_connect", gate.connect)
     event.listen(engine, "handle_error", gate.on_error)
+    event.listen(engine, "checkout", gate.refuse_pooled)
+    _GATES[engine] = gate
     # The pool logs through a logger named after its class (or a wrapper around it
     # when echo_pool is on); every engine with that pool class shares it.
     pool_logger = engine.pool.logger
@@ -263,6 +289,11 @@ def guard_engine(engine: Engine, interval: float) -> ConnectGate:
     if not any(isinstance(f, QuietPoolFaults) for f in pool_logger.filters):
         pool_logger.addFilter(QuietPoolFaults())
     return gate
+
+
+def gate_of(engine: Engine) -> ConnectGate | None:
+    """The ``ConnectGate`` guarding ``engine``, if ``guard_engine`` put one there."""
+    return _GATES.get(engine)
 
 
 class ResilientSQLAlchemy(SQLAlchemy):

@@ -28,8 +28,10 @@ import re
 
 from flask import Flask, current_app, request, session
 from flask_login import COOKIE_NAME, login_user, user_loaded_from_cookie
-from sqlalchemy import select
-from sqlalchemy.orm import load_only
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import load_only, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from . import autocommit_reads
 from .extensions import db, login_manager
@@ -41,6 +43,7 @@ _VERSION_NUMBERS = re.compile(r"\d+")
 # SELECT returns, so the other columns (the profile, hashes, nonces) are read
 # on first use, by the few views that need them, in one more query.
 _EVERY_REQUEST = load_only(User.id, User.username, User.session_token)
+_BY_TOKEN = select(User.id, User.username).where(User.session_token == bindparam("token"))
 
 
 def browser_digest() -> str:
@@ -62,13 +65,39 @@ def load_user(login_id: str) -> User | None:
     token, _, digest = login_id.rpartition(".")
     user = None
     if token and hmac.compare_digest(digest, browser_digest()):
-        user = db.session.scalar(
-            select(User).where(User.session_token == token).options(_EVERY_REQUEST),
-            # A lone read: in autocommit it leaves no transaction to roll back.
-            bind_arguments=autocommit_reads.bind_arguments(),
-        )
+        user = _user_with_token(token)
     if user is None:
         _forget_login()
+    return user
+
+
+def _user_with_token(token: str) -> User | None:
+    """The user whose session token is ``token``, read from the database now.
+
+    On MariaDB/MySQL the row is read on the autocommit pool, a lone statement
+    that leaves no transaction to roll back, and the user is built from it
+    without the ORM's loading machinery (about a third of this read's cost):
+    the instance joins this request's session as a persistent object, and
+    anything else of it is read on first use. On SQLite, whose connection the
+    session shares, through the session.
+    """
+    engine = autocommit_reads.engine_of(current_app)
+    if engine is None:
+        return db.session.scalar(
+            select(User).where(User.session_token == token).options(_EVERY_REQUEST)
+        )
+    with engine.connect() as connection:
+        row = connection.execute(_BY_TOKEN, {"token": token}).first()
+    if row is None:
+        return None
+    present = db.session.identity_map.get(identity_key(User, row.id))
+    if present is not None:
+        return present  # already read by this request: one instance per row
+    user = User.__mapper__.class_manager.new_instance()
+    for name, value in (("id", row.id), ("username", row.username), ("session_token", token)):
+        set_committed_value(user, name, value)
+    make_transient_to_detached(user)
+    db.session.add(user)
     return user
 
 
