@@ -9,9 +9,12 @@ Touch this file to reload the app's processes.
 import sys
 
 from app import create_app
+from app.server_memory import fix_mmap_threshold
 from app.warm_up import freeze_start_objects, warm_up
 from config import ConfigError
 
+# Before the app allocates anything: a daemon runs for days (app/server_memory.py).
+fix_mmap_threshold()
 try:
     # Production unless FLASK_CONFIG says otherwise (config.default_config_name).
     application = create_app()
