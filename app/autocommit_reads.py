@@ -20,9 +20,7 @@ main engine.
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Flask, current_app
+from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
@@ -53,12 +51,6 @@ def init_app(app: Flask, db: SQLAlchemy) -> None:
 def engine_of(app: Flask) -> Engine | None:
     """``app``'s autocommit engine, or None where reads use the main engine."""
     return app.extensions.get(EXTENSION_KEY)
-
-
-def bind_arguments() -> dict[str, Any]:
-    """``bind_arguments`` for ``Session.execute``/``scalar``: a lone read, run in autocommit."""
-    engine = engine_of(current_app)
-    return {"bind": engine} if engine is not None else {}
 
 
 def dispose(app: Flask) -> None:
