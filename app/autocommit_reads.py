@@ -25,27 +25,36 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
-from . import database_faults, lean_connections, mysql_tls
-
 EXTENSION_KEY = "autocommit_reads"
 
 
+def speaks_pymysql(engine: Engine) -> bool:
+    """Does ``engine`` talk to MariaDB/MySQL through PyMySQL?"""
+    return engine.dialect.name in ("mysql", "mariadb") and engine.dialect.driver == "pymysql"
+
+
 def init_app(app: Flask, db: SQLAlchemy) -> None:
-    """Give ``app`` an autocommit engine beside ``db``'s, when it talks to MariaDB/MySQL."""
+    """Give ``app`` an autocommit engine beside ``db``'s, when it talks to MariaDB/MySQL.
+
+    Call it before the modules that tune engines (``database_faults``,
+    ``lean_connections``, ``mysql_tls``): they tune ``every_engine``, this one too.
+    """
     with app.app_context():
         main = db.engine
-    if main.dialect.name not in ("mysql", "mariadb") or main.dialect.driver != "pymysql":
+    if not speaks_pymysql(main):
         return
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     # The main engine's URL carries what Flask-SQLAlchemy added (charset=utf8mb4).
     engine = create_engine(main.url, isolation_level="AUTOCOMMIT", **options)
-    # Guarded, checked and connected as the main engine's connections are, and
-    # behind the same gate: a server found down through one pool is down for both.
-    interval = app.config["DATABASE_RETRY_INTERVAL"]
-    database_faults.guard_engine(engine, interval, gate=database_faults.gate_of(main))
-    lean_connections.install(engine)
-    mysql_tls.install(engine)
     app.extensions[EXTENSION_KEY] = engine
+
+
+def every_engine(app: Flask, db: SQLAlchemy) -> list[Engine]:
+    """``db``'s engines for ``app``, and its autocommit engine if it has one."""
+    with app.app_context():
+        engines = list(db.engines.values())
+    reads = engine_of(app)
+    return engines if reads is None else [*engines, reads]
 
 
 def engine_of(app: Flask) -> Engine | None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -32,6 +31,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError, Stat
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.log import InstanceLogger
 
+from . import autocommit_reads
 from .sqlite_types import is_sqlite
 
 logger = logging.getLogger("app.database")
@@ -78,10 +78,6 @@ ADVICE_BY_KIND = {
 SQLITE_OUTAGE = ("unable to open database file", "database is locked", "disk i/o error")
 SQLITE_SCHEMA = ("no such table", "no such column", "has no column named")
 MAX_CAUSE_LENGTH = 300
-
-
-# Engines' gates, so a second engine on the same server can share its main one's.
-_GATES: weakref.WeakKeyDictionary[Engine, ConnectGate] = weakref.WeakKeyDictionary()
 
 
 class DatabaseUnavailable(SQLAlchemyError):
@@ -270,17 +266,15 @@ class QuietPoolFaults(logging.Filter):
         return True
 
 
-def guard_engine(engine: Engine, interval: float, gate: ConnectGate | None = None) -> ConnectGate:
-    """Put a ``ConnectGate`` in front of ``engine``'s connections; quiet its pool.
+def guard_engine(engine: Engine, gate: ConnectGate) -> ConnectGate:
+    """Put ``gate`` in front of ``engine``'s connections; quiet its pool.
 
-    Pass the ``gate`` of another engine on the same server to share it: a
-    fault seen through either then refuses connections of both.
+    Engines on the same server share a gate: a fault seen through either then
+    refuses the connections of both.
     """
-    gate = gate or ConnectGate(interval)
     event.listen(engine, "do_connect", gate.connect)
     event.listen(engine, "handle_error", gate.on_error)
     event.listen(engine, "checkout", gate.refuse_pooled)
-    _GATES[engine] = gate
     # The pool logs through a logger named after its class (or a wrapper around it
     # when echo_pool is on); every engine with that pool class shares it.
     pool_logger = engine.pool.logger
@@ -289,11 +283,6 @@ def guard_engine(engine: Engine, interval: float, gate: ConnectGate | None = Non
     if not any(isinstance(f, QuietPoolFaults) for f in pool_logger.filters):
         pool_logger.addFilter(QuietPoolFaults())
     return gate
-
-
-def gate_of(engine: Engine) -> ConnectGate | None:
-    """The ``ConnectGate`` guarding ``engine``, if ``guard_engine`` put one there."""
-    return _GATES.get(engine)
 
 
 class ResilientSQLAlchemy(SQLAlchemy):
@@ -316,15 +305,19 @@ class ResilientSQLAlchemy(SQLAlchemy):
 
 
 def init_app(app: Flask, db: SQLAlchemy) -> None:
-    """Guard every engine of ``db`` that talks to a server with a ``ConnectGate``.
+    """Guard every engine of ``app`` that talks to a server with a ``ConnectGate``.
 
     SQLite opens a local file: it fails at once when it fails, and must work again
     at once when the file is back.
     """
-    with app.app_context():
-        for engine in db.engines.values():
-            if engine.dialect.name != "sqlite":
-                guard_engine(engine, app.config["DATABASE_RETRY_INTERVAL"])
+    # One gate per server: a fault seen through one pool (``autocommit_reads``
+    # keeps a second one) refuses the connections of both.
+    gates: dict[str, ConnectGate] = {}
+    for engine in autocommit_reads.every_engine(app, db):
+        if engine.dialect.name != "sqlite":
+            server = engine.url.render_as_string()
+            gate = gates.get(server) or ConnectGate(app.config["DATABASE_RETRY_INTERVAL"])
+            gates[server] = guard_engine(engine, gate)
 
 
 def show_as_anonymous() -> None:

@@ -88,10 +88,10 @@ def init_migrate(app: Flask) -> Any:
 def init_app(app: Flask) -> None:
     """Bind every extension to ``app``."""
     db.init_app(app)
+    autocommit_reads.init_app(app, db)
     database_faults.init_app(app, db)
     lean_connections.init_app(app, db)
     mysql_tls.init_app(app, db)
-    autocommit_reads.init_app(app, db)
     if running_flask_command():
         # Only ``flask db ...`` needs Flask-Migrate (and Alembic and Mako behind
         # it): the web processes never import them.

@@ -37,6 +37,8 @@ from pymysql.constants import SERVER_STATUS
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from . import autocommit_reads
+
 # Set on a driver connection once a commit or rollback has succeeded, cleared
 # before any other statement: while set, there is nothing to roll back.
 SETTLED = "_app_nothing_to_roll_back"
@@ -111,8 +113,7 @@ def install(engine: Engine) -> None:
 
 
 def init_app(app: Flask, db: SQLAlchemy) -> None:
-    """Install on every engine of ``db`` that talks to MariaDB/MySQL through PyMySQL."""
-    with app.app_context():
-        for engine in db.engines.values():
-            if engine.dialect.name in ("mysql", "mariadb") and engine.dialect.driver == "pymysql":
-                install(engine)
+    """Install on every engine of ``app`` that talks to MariaDB/MySQL through PyMySQL."""
+    for engine in autocommit_reads.every_engine(app, db):
+        if autocommit_reads.speaks_pymysql(engine):
+            install(engine)

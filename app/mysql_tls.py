@@ -27,6 +27,8 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.engine import Engine
 
+from . import autocommit_reads
+
 
 @cache
 def preferred_context() -> ssl.SSLContext:
@@ -63,8 +65,7 @@ def install(engine: Engine) -> None:
 
 
 def init_app(app: Flask, db: SQLAlchemy) -> None:
-    """Install on every engine of ``db`` that talks to MariaDB/MySQL through PyMySQL."""
-    with app.app_context():
-        for engine in db.engines.values():
-            if engine.dialect.name in ("mysql", "mariadb") and engine.dialect.driver == "pymysql":
-                install(engine)
+    """Install on every engine of ``app`` that talks to MariaDB/MySQL through PyMySQL."""
+    for engine in autocommit_reads.every_engine(app, db):
+        if autocommit_reads.speaks_pymysql(engine):
+            install(engine)
